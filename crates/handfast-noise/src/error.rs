@@ -1,0 +1,54 @@
+//! Errors from reading keys and trust files.
+
+use std::path::{Path, PathBuf};
+
+/// A key or trust file could not be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The file could not be read.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A private key file is readable by the group or others.
+    #[error(
+        "private key file {path} is readable by group or others (mode {mode:03o}); \
+         restrict it with: chmod 600 {path}",
+        path = .path.display()
+    )]
+    Permissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A line is not a valid key line.
+    #[error("{file} line {line}: {reason}")]
+    Malformed {
+        /// The file (or other source) name.
+        file: String,
+        /// 1-based line number (0 when the problem is the file as a whole).
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// No key line was found.
+    #[error("{file}: no key found")]
+    Empty {
+        /// The file (or other source) name.
+        file: String,
+    },
+}
+
+impl KeyError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Server states: ExpectClientHello -> ExpectToken -> ExpectClientFinished.
+
+use std::sync::Arc;
+
+use super::client::unexpected;
+use super::message::{self, ClientHello, Message, ServerHello, VERSION};
+use super::{Negotiated, authorize, mechanism_error, min_interval};
+use crate::config::ServerConfig;
+use crate::context::SecurityContext;
+use crate::error::{Error, PolicyRejected};
+use crate::identity::PeerIdentity;
+use crate::key_schedule::{HASH_LEN, KeySchedule, Secret, Transcript, finished_mac, verify_finished};
+use crate::level::ProtectionLevel;
+use crate::mechanism::{Entropy, Mechanism, MechanismSession, Role};
+use crate::record::MAX_RECORD_LEN_LIMIT;
+
+pub(super) enum State {
+    ExpectClientHello(ExpectClientHello),
+    ExpectToken(ExpectToken),
+    ExpectClientFinished(ExpectClientFinished),
+}
+
+pub(super) enum Next {
+    Continue(State),
+    Done(Box<SecurityContext>),
+}
+
+pub(super) struct ExpectClientHello {
+    config: Arc<ServerConfig>,
+    entropy: Entropy,
+}
+
+pub(super) struct ExpectToken {
+    config: Arc<ServerConfig>,
+    mechanism: Arc<dyn Mechanism>,
+    session: Box<dyn MechanismSession>,
+    /// The client's opening token was for a mechanism the server did not choose.
+    skip_early_token: bool,
+    negotiated: Negotiated,
+    transcript: Transcript,
+}
+
+pub(super) struct ExpectClientFinished {
+    negotiated: Negotiated,
+    peer: PeerIdentity,
+    schedule: KeySchedule,
+    client_finished_key: Secret,
+    server_finished_key: Secret,
+    h_mech: [u8; HASH_LEN],
+    transcript: Transcript,
+}
+
+pub(super) fn start(config: Arc<ServerConfig>, entropy: Entropy) -> State {
+    State::ExpectClientHello(ExpectClientHello { config, entropy })
+}
+
+impl State {
+    pub(super) fn handle(self, record: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
+        let msg = message::decode(record)?;
+        if let Message::Alert(code) = msg {
+            return Err(Error::AlertReceived(code));
+        }
+        match self {
+            Self::ExpectClientHello(s) => s.handle(msg, record, out),
+            Self::ExpectToken(s) => s.handle(msg, record, out),
+            Self::ExpectClientFinished(s) => s.handle(msg, record, out),
+        }
+    }
+}
+
+impl ExpectClientHello {
+    fn handle(mut self, msg: Message<'_>, record: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
+        let Message::ClientHello(ch) = msg else {
+            return Err(unexpected("ClientHello", &msg));
+        };
+        let mut transcript = Transcript::new();
+        transcript.add(record);
+        let (mechanism, negotiated) = self.choose(&ch)?;
+        let mut random = [0u8; 32];
+        self.entropy.fill(&mut random);
+        let hello = ServerHello {
+            version: VERSION,
+            random,
+            mechanism: negotiated.mechanism,
+            required_level: self.config.policy.minimum,
+            negotiated_level: negotiated.level,
+            suite: negotiated.suite,
+            mode: negotiated.mode,
+            max_record_len: self.config.limits.max_record_len as u32,
+            key_update_interval: negotiated.key_update_interval,
+        };
+        let record = hello.encode();
+        transcript.add(&record);
+        out.extend_from_slice(&record);
+        let session = mechanism
+            .start(Role::Responder, self.entropy.fork())
+            .map_err(|e| mechanism_error(mechanism.name(), e))?;
+        Ok(Next::Continue(State::ExpectToken(ExpectToken {
+            skip_early_token: ch.early_token && ch.mechanisms[0] != negotiated.mechanism,
+            config: self.config,
+            mechanism,
+            session,
+            negotiated,
+            transcript,
+        })))
+    }
+
+    fn choose(&self, ch: &ClientHello) -> Result<(Arc<dyn Mechanism>, Negotiated), Error> {
+        let config = &self.config;
+        if !config.modes.contains(&ch.mode) {
+            return Err(PolicyRejected::ModeNotEnabled(ch.mode.as_str()).into());
+        }
+        let mechanism = ch
+            .mechanisms
+            .iter()
+            .find_map(|id| config.mechanisms.iter().find(|m| m.id() == *id))
+            .cloned()
+            .ok_or(PolicyRejected::NoCommonMechanism)?;
+        let suite = ch
+            .suites
+            .iter()
+            .find(|s| config.suites.contains(s))
+            .copied()
+            .ok_or(PolicyRejected::NoCommonSuite)?;
+        let level = ProtectionLevel::negotiate(ch.requested_level, config.policy.minimum);
+        let send_max = ch.max_record_len as usize;
+        if send_max == 0 || send_max > MAX_RECORD_LEN_LIMIT {
+            return Err(PolicyRejected::Limits("maximum record length").into());
+        }
+        if ch.key_update_interval < min_interval(ch.mode) {
+            return Err(PolicyRejected::Limits("key update interval").into());
+        }
+        let interval = ch
+            .key_update_interval
+            .min(config.limits.effective_key_update_interval());
+        Ok((
+            mechanism.clone(),
+            Negotiated {
+                mechanism: mechanism.id(),
+                mechanism_name: mechanism.name(),
+                level,
+                suite,
+                mode: ch.mode,
+                send_max,
+                recv_max: config.limits.max_record_len,
+                key_update_interval: interval,
+                max_sequence: config.limits.max_sequence,
+                max_bad_records: config.limits.max_bad_records,
+            },
+        ))
+    }
+}
+
+impl ExpectToken {
+    fn handle(mut self, msg: Message<'_>, record: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
+        let Message::MechanismToken(token) = msg else {
+            return Err(unexpected("MechanismToken", &msg));
+        };
+        self.transcript.add(record);
+        if self.skip_early_token {
+            self.skip_early_token = false;
+            return Ok(Next::Continue(State::ExpectToken(self)));
+        }
+        let name = self.mechanism.name();
+        let step = self.session.step(Some(token)).map_err(|e| mechanism_error(name, e))?;
+        if let Some(token) = step.token {
+            let record = message::mechanism_token(&token);
+            self.transcript.add(&record);
+            out.extend_from_slice(&record);
+        }
+        if !step.done {
+            return Ok(Next::Continue(State::ExpectToken(self)));
+        }
+        let auth = self.session.finish().map_err(|e| mechanism_error(name, e))?;
+        authorize(&self.config.policy, &auth.peer)?;
+        let h_mech = self.transcript.current();
+        let schedule = KeySchedule::new(&auth.secret);
+        let (client_finished_key, server_finished_key) = schedule.finished_keys(&h_mech);
+        Ok(Next::Continue(State::ExpectClientFinished(ExpectClientFinished {
+            negotiated: self.negotiated,
+            peer: auth.peer,
+            schedule,
+            client_finished_key,
+            server_finished_key,
+            h_mech,
+            transcript: self.transcript,
+        })))
+    }
+}
+
+impl ExpectClientFinished {
+    fn handle(mut self, msg: Message<'_>, record: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
+        let Message::Finished(mac) = msg else {
+            return Err(unexpected("Finished", &msg));
+        };
+        if !verify_finished(&self.client_finished_key, &self.h_mech, mac) {
+            return Err(crate::error::PeerMisbehaved::TranscriptMismatch.into());
+        }
+        self.transcript.add(record);
+        let h_client_finished = self.transcript.current();
+        out.extend_from_slice(&message::finished(&finished_mac(
+            &self.server_finished_key,
+            &h_client_finished,
+        )));
+        let (client_traffic, server_traffic) = self.schedule.traffic_secrets(&h_client_finished);
+        Ok(Next::Done(Box::new(SecurityContext::new(
+            Role::Responder,
+            self.negotiated,
+            self.peer,
+            client_traffic,
+            server_traffic,
+        ))))
+    }
+}
