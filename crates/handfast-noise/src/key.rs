@@ -61,7 +61,11 @@ impl PrivateKey {
 
     /// The public half, named `name` (empty for the key's own comment).
     pub fn public_key(&self, name: &str) -> PublicKey {
-        let comment = if name.is_empty() { self.comment.clone() } else { sanitize_comment(name) };
+        let comment = if name.is_empty() {
+            self.comment.clone()
+        } else {
+            sanitize_comment(name)
+        };
         PublicKey {
             bytes: self.public,
             comment,
@@ -189,8 +193,12 @@ impl PublicKey {
 
     /// The same fingerprint [`handfast::PeerIdentity::fingerprint`] shows.
     pub fn fingerprint(&self) -> String {
-        handfast::PeerIdentity::new(handfast::MechanismId::NOISE_XX_25519, self.bytes.to_vec(), "")
-            .fingerprint()
+        handfast::PeerIdentity::new(
+            handfast::MechanismId::NOISE_XX_25519,
+            self.bytes.to_vec(),
+            "",
+        )
+        .fingerprint()
     }
 }
 
@@ -212,7 +220,10 @@ impl fmt::Debug for PublicKey {
 }
 
 /// `tag base64 [comment]` -> (key, comment).
-fn parse_key_line<'a>(line: &'a str, tag: &str) -> Result<(Zeroizing<[u8; KEY_LEN]>, &'a str), &'static str> {
+fn parse_key_line<'a>(
+    line: &'a str,
+    tag: &str,
+) -> Result<(Zeroizing<[u8; KEY_LEN]>, &'a str), &'static str> {
     let mut parts = line.splitn(3, char::is_whitespace);
     let first = parts.next().unwrap_or_default();
     if first != tag {
@@ -225,12 +236,19 @@ fn parse_key_line<'a>(line: &'a str, tag: &str) -> Result<(Zeroizing<[u8; KEY_LE
         });
     }
     let b64 = parts.next().ok_or("missing key")?;
-    let decoded = Zeroizing::new(STANDARD.decode(b64).map_err(|_| "key is not valid base64")?);
+    let decoded = Zeroizing::new(
+        STANDARD
+            .decode(b64)
+            .map_err(|_| "key is not valid base64")?,
+    );
     let bytes: [u8; KEY_LEN] = decoded
         .as_slice()
         .try_into()
         .map_err(|_| "key is not 32 bytes")?;
-    Ok((Zeroizing::new(bytes), parts.next().unwrap_or_default().trim()))
+    Ok((
+        Zeroizing::new(bytes),
+        parts.next().unwrap_or_default().trim(),
+    ))
 }
 
 fn sanitize_comment(s: &str) -> String {
@@ -275,7 +293,10 @@ mod tests {
         // RFC 7748 section 6.1, Alice's key pair.
         let secret = hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
         let public = hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
-        assert_eq!(PrivateKey::from_seed(secret).public_key("").as_bytes(), &public);
+        assert_eq!(
+            PrivateKey::from_seed(secret).public_key("").as_bytes(),
+            &public
+        );
     }
 
     #[test]
@@ -291,19 +312,42 @@ mod tests {
 
     #[test]
     fn malformed_lines_say_why() {
-        assert!(PublicKey::parse_line("ssh-ed25519 AAAA").unwrap_err().contains("unknown key type"));
-        assert!(PublicKey::parse_line("handfast-x25519").unwrap_err().contains("missing"));
-        assert!(PublicKey::parse_line("handfast-x25519 !!!").unwrap_err().contains("base64"));
-        assert!(PublicKey::parse_line("handfast-x25519 AAAA").unwrap_err().contains("32 bytes"));
+        assert!(
+            PublicKey::parse_line("ssh-ed25519 AAAA")
+                .unwrap_err()
+                .contains("unknown key type")
+        );
+        assert!(
+            PublicKey::parse_line("handfast-x25519")
+                .unwrap_err()
+                .contains("missing")
+        );
+        assert!(
+            PublicKey::parse_line("handfast-x25519 !!!")
+                .unwrap_err()
+                .contains("base64")
+        );
+        assert!(
+            PublicKey::parse_line("handfast-x25519 AAAA")
+                .unwrap_err()
+                .contains("32 bytes")
+        );
         let private = PrivateKey::from_seed([1; 32]).to_file_string();
         let private_line = private.lines().nth(1).unwrap();
-        assert!(PublicKey::parse_line(private_line).unwrap_err().contains("private key"));
+        assert!(
+            PublicKey::parse_line(private_line)
+                .unwrap_err()
+                .contains("private key")
+        );
         let err = PrivateKey::parse("# c\n\nhandfast-x25519 AAAA\n", "f.key").unwrap_err();
         assert_eq!(
             err.to_string(),
             "f.key line 3: this is a public key; a private key line was expected"
         );
-        assert!(matches!(PrivateKey::parse("# nothing\n", "f"), Err(KeyError::Empty { .. })));
+        assert!(matches!(
+            PrivateKey::parse("# nothing\n", "f"),
+            Err(KeyError::Empty { .. })
+        ));
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //! # Ok::<(), handfast_noise::KeyError>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod key;
 mod mechanism;

@@ -54,7 +54,11 @@ impl Mechanism for NoiseMechanism {
         Capabilities::SECRET_BASED.with_identity_hiding(true)
     }
 
-    fn start(&self, role: Role, entropy: Entropy) -> Result<Box<dyn MechanismSession>, MechanismError> {
+    fn start(
+        &self,
+        role: Role,
+        entropy: Entropy,
+    ) -> Result<Box<dyn MechanismSession>, MechanismError> {
         let params: NoiseParams = PATTERN
             .parse()
             .map_err(|e| MechanismError::Config(format!("noise parameters: {e}")))?;
@@ -89,7 +93,9 @@ struct NoiseSession {
 impl MechanismSession for NoiseSession {
     fn step(&mut self, input: Option<&[u8]>) -> Result<Step, MechanismError> {
         if self.done {
-            return Err(MechanismError::Config("noise handshake already complete".into()));
+            return Err(MechanismError::Config(
+                "noise handshake already complete".into(),
+            ));
         }
         if let Some(msg) = input {
             if self.state.is_my_turn() {
@@ -105,10 +111,10 @@ impl MechanismSession for NoiseSession {
             }
             // Check the peer's static key as soon as it is known: a client refuses an
             // unpinned server before revealing its own identity in the next message.
-            if self.peer.is_none() {
-                if let Some(remote) = self.state.get_remote_static() {
-                    self.peer = Some(self.authorize(remote)?);
-                }
+            if self.peer.is_none()
+                && let Some(remote) = self.state.get_remote_static()
+            {
+                self.peer = Some(self.authorize(remote)?);
             }
         } else if !self.state.is_my_turn() {
             return Err(MechanismError::BadToken("missing token".into()));
@@ -132,7 +138,9 @@ impl MechanismSession for NoiseSession {
 
     fn finish(mut self: Box<Self>) -> Result<Authenticated, MechanismError> {
         if !self.done {
-            return Err(MechanismError::Config("noise handshake not complete".into()));
+            return Err(MechanismError::Config(
+                "noise handshake not complete".into(),
+            ));
         }
         let peer = self
             .peer

@@ -116,7 +116,9 @@ mod tests {
     fn malformed_line_is_reported_with_its_number() {
         let a = PrivateKey::from_seed([1; 32]).public_key("alice");
         let text = format!("{a}\n# ok\nhandfast-x25519 n!pe\n");
-        let err = TrustSet::parse(&text, "clients.allow").unwrap_err().to_string();
+        let err = TrustSet::parse(&text, "clients.allow")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "clients.allow line 3: key is not valid base64");
     }
 }

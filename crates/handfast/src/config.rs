@@ -111,7 +111,9 @@ impl Limits {
         }
         let interval = self.effective_key_update_interval();
         if interval == 0 || (mode == Mode::Datagram && interval < REPLAY_WINDOW) {
-            return bad("key_update_interval must be at least 1 (stream) or the replay window (datagram)");
+            return bad(
+                "key_update_interval must be at least 1 (stream) or the replay window (datagram)",
+            );
         }
         Ok(())
     }

@@ -19,8 +19,8 @@ use crate::key_schedule::Secret;
 use crate::level::ProtectionLevel;
 use crate::mechanism::Role;
 use crate::record::{
-    self, Kind, RecvDatagram, RecvStream, STREAM_HEADER_LEN, Send, TAG_LEN, header_len,
-    type_byte, write_header,
+    self, Kind, RecvDatagram, RecvStream, STREAM_HEADER_LEN, Send, TAG_LEN, header_len, type_byte,
+    write_header,
 };
 use crate::suite::CipherSuite;
 
@@ -68,9 +68,11 @@ pub struct SecurityContext {
     failed: Option<Error>,
 }
 
+// One variant for the context's whole life; the stream variant stays inline for the hot path.
+#[allow(clippy::large_enum_variant)]
 enum Recv {
     Stream(RecvStream),
-    Datagram(RecvDatagram),
+    Datagram(Box<RecvDatagram>),
 }
 
 impl SecurityContext {
@@ -94,13 +96,13 @@ impl SecurityContext {
                 n.key_update_interval,
                 n.max_sequence,
             )),
-            Mode::Datagram => Recv::Datagram(RecvDatagram::new(
+            Mode::Datagram => Recv::Datagram(Box::new(RecvDatagram::new(
                 n.suite,
                 recv_secret,
                 n.key_update_interval,
                 n.max_sequence,
                 n.max_bad_records,
-            )),
+            ))),
         };
         Self {
             role,
@@ -130,7 +132,12 @@ impl SecurityContext {
     /// # Errors
     /// `level` below the negotiated level, `msg` larger than [`Sizes::max_message`], this side
     /// already closed, or the sequence space used up.
-    pub fn seal_into(&mut self, level: ProtectionLevel, msg: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    pub fn seal_into(
+        &mut self,
+        level: ProtectionLevel,
+        msg: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         self.check_send(level, msg.len())?;
         let start = out.len();
         let hl = self.header_len();
@@ -152,7 +159,11 @@ impl SecurityContext {
     ///
     /// # Errors
     /// As [`seal_into`](Self::seal_into), or a buffer shorter than header plus trailer.
-    pub fn seal_in_place(&mut self, level: ProtectionLevel, record: &mut [u8]) -> Result<(), Error> {
+    pub fn seal_in_place(
+        &mut self,
+        level: ProtectionLevel,
+        record: &mut [u8],
+    ) -> Result<(), Error> {
         let overhead = self.overhead();
         if record.len() < overhead {
             return Err(ApiMisuse::BufferTooSmall {
@@ -206,7 +217,11 @@ impl SecurityContext {
             Ok(None) => Ok(Opened::Closed),
             Err(e) => {
                 if self.negotiated.mode == Mode::Stream
-                    || matches!(e, Error::LimitReached(_) | Error::PeerMisbehaved(PeerMisbehaved::TooManyBadRecords))
+                    || matches!(
+                        e,
+                        Error::LimitReached(_)
+                            | Error::PeerMisbehaved(PeerMisbehaved::TooManyBadRecords)
+                    )
                 {
                     self.failed = Some(e.clone());
                 }
@@ -306,10 +321,10 @@ impl SecurityContext {
         }
         check_signed_len(msg)?;
         let result = self.verify_token(msg, token);
-        if let Err(e) = &result {
-            if self.negotiated.mode == Mode::Stream {
-                self.failed = Some(e.clone());
-            }
+        if let Err(e) = &result
+            && self.negotiated.mode == Mode::Stream
+        {
+            self.failed = Some(e.clone());
         }
         result
     }
@@ -400,7 +415,12 @@ impl SecurityContext {
 
     /// Fills header and tag of `record` (header space, body, tag space), encrypting the body at
     /// Privacy.
-    fn seal_record(&mut self, kind: Kind, level: ProtectionLevel, record: &mut [u8]) -> Result<(), Error> {
+    fn seal_record(
+        &mut self,
+        kind: Kind,
+        level: ProtectionLevel,
+        record: &mut [u8],
+    ) -> Result<(), Error> {
         let hl = self.header_len();
         let body_len = record.len() - hl - TAG_LEN;
         let mode = self.negotiated.mode;
@@ -420,7 +440,10 @@ impl SecurityContext {
     }
 
     /// Returns the verified level and the payload's range within `record`, or `None` for close.
-    fn open_record(&mut self, record: &mut [u8]) -> Result<Option<(ProtectionLevel, core::ops::Range<usize>)>, Error> {
+    fn open_record(
+        &mut self,
+        record: &mut [u8],
+    ) -> Result<Option<(ProtectionLevel, core::ops::Range<usize>)>, Error> {
         let hl = self.header_len();
         if record.len() < hl + TAG_LEN {
             return Err(InvalidMessage::RecordTooShort.into());
@@ -450,7 +473,9 @@ impl SecurityContext {
                 }
                 .into());
             }
-            Kind::Close if body_len != 0 => return Err(InvalidMessage::Malformed("close record").into()),
+            Kind::Close if body_len != 0 => {
+                return Err(InvalidMessage::Malformed("close record").into());
+            }
             _ => {}
         }
         if level < self.negotiated.level {
@@ -498,7 +523,9 @@ impl SecurityContext {
         if token[0] != type_byte(Kind::Signature, ProtectionLevel::Integrity) {
             return Err(InvalidMessage::UnknownRecordType(token[0]).into());
         }
-        if self.negotiated.mode == Mode::Stream && token[1..STREAM_HEADER_LEN] != [0, 0, TAG_LEN as u8] {
+        if self.negotiated.mode == Mode::Stream
+            && token[1..STREAM_HEADER_LEN] != [0, 0, TAG_LEN as u8]
+        {
             return Err(InvalidMessage::Malformed("signature token").into());
         }
         if self.received_close {

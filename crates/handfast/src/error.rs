@@ -335,7 +335,10 @@ mod tests {
             offered: ProtectionLevel::Integrity,
             required: ProtectionLevel::Privacy,
         });
-        assert_eq!(e.to_string(), "peer offered integrity but policy requires privacy");
+        assert_eq!(
+            e.to_string(),
+            "peer offered integrity but policy requires privacy"
+        );
         let e = Error::from(PeerMisbehaved::TranscriptMismatch);
         assert!(e.to_string().starts_with("handshake transcript mismatch"));
     }

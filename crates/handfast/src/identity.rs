@@ -61,7 +61,10 @@ impl PeerIdentity {
     /// uses for fingerprints.
     pub fn fingerprint(&self) -> String {
         let d = digest::digest(&digest::SHA256, &self.key);
-        format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(d.as_ref()))
+        format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(d.as_ref())
+        )
     }
 }
 
@@ -93,7 +96,10 @@ mod tests {
     fn fingerprint_is_sha256_of_key() {
         let id = PeerIdentity::new(MechanismId::NOISE_XX_25519, b"abc".to_vec(), "alice");
         // SHA-256("abc") = ba7816bf...; base64 of it, unpadded.
-        assert_eq!(id.fingerprint(), "SHA256:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0");
+        assert_eq!(
+            id.fingerprint(),
+            "SHA256:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0"
+        );
         assert_eq!(id.to_string(), format!("alice ({})", id.fingerprint()));
     }
 }

@@ -226,7 +226,13 @@ mod tests {
         let h = [1u8; 32];
         let (cf, sf) = ks.finished_keys(&h);
         let (ct, st) = ks.traffic_secrets(&h);
-        let all = [hex(&*cf), hex(&*sf), hex(&*ct), hex(&*st), hex(&*next_secret(&ct))];
+        let all = [
+            hex(&*cf),
+            hex(&*sf),
+            hex(&*ct),
+            hex(&*st),
+            hex(&*next_secret(&ct)),
+        ];
         for i in 0..all.len() {
             for j in i + 1..all.len() {
                 assert_ne!(all[i], all[j]);

@@ -53,6 +53,8 @@
 //!
 //! The wire format, key schedule and state machine are specified in `docs/PROTOCOL.md`.
 
+#![forbid(unsafe_code)]
+
 mod codec;
 mod config;
 mod context;

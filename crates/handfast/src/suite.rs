@@ -136,7 +136,12 @@ impl RecordKey {
     }
 
     /// Checks a tag made by [`mac`](Self::mac). The comparison inside the AEAD is constant-time.
-    pub(crate) fn verify(&self, seq: u64, aad: &[u8], tag: &[u8; TAG_LEN]) -> Result<(), Unauthentic> {
+    pub(crate) fn verify(
+        &self,
+        seq: u64,
+        aad: &[u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), Unauthentic> {
         self.open(seq, aad, &mut [], tag)
     }
 

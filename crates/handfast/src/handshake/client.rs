@@ -8,17 +8,23 @@ use crate::config::ClientConfig;
 use crate::context::SecurityContext;
 use crate::error::{Error, InvalidMessage, PeerMisbehaved, PolicyRejected};
 use crate::identity::PeerIdentity;
-use crate::key_schedule::{HASH_LEN, KeySchedule, Secret, Transcript, finished_mac, verify_finished};
+use crate::key_schedule::{
+    HASH_LEN, KeySchedule, Secret, Transcript, finished_mac, verify_finished,
+};
 use crate::level::ProtectionLevel;
 use crate::mechanism::{Entropy, Mechanism, MechanismSession, Role};
 use crate::record::MAX_RECORD_LEN_LIMIT;
 
+// Named like rustls' states: each waits for (expects) one message.
+#[allow(clippy::enum_variant_names)]
 pub(super) enum State {
     ExpectServerHello(ExpectServerHello),
     ExpectToken(ExpectToken),
     ExpectServerFinished(ExpectServerFinished),
 }
 
+// The handshake runs once per session; boxing the in-progress state would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Next {
     Continue(State),
     Done(Box<SecurityContext>),
@@ -50,14 +56,20 @@ pub(super) struct ExpectServerFinished {
 }
 
 /// Builds the first flight: ClientHello and the preferred mechanism's opening token.
-pub(super) fn start(config: Arc<ClientConfig>, mut entropy: Entropy, out: &mut Vec<u8>) -> Result<State, Error> {
+pub(super) fn start(
+    config: Arc<ClientConfig>,
+    mut entropy: Entropy,
+    out: &mut Vec<u8>,
+) -> Result<State, Error> {
     let mut random = [0u8; 32];
     entropy.fill(&mut random);
     let first = &config.mechanisms[0];
     let mut session = first
         .start(Role::Initiator, entropy.fork())
         .map_err(|e| mechanism_error(first.name(), e))?;
-    let step = session.step(None).map_err(|e| mechanism_error(first.name(), e))?;
+    let step = session
+        .step(None)
+        .map_err(|e| mechanism_error(first.name(), e))?;
     let hello = ClientHello {
         version: VERSION,
         random,
@@ -115,11 +127,15 @@ impl ExpectServerHello {
                 .iter()
                 .find(|m| m.id() == sh.mechanism)
                 .cloned()
-                .ok_or(PeerMisbehaved::Downgrade("server chose a mechanism the client did not offer"))?;
+                .ok_or(PeerMisbehaved::Downgrade(
+                    "server chose a mechanism the client did not offer",
+                ))?;
             let mut session = mechanism
                 .start(Role::Initiator, self.entropy.fork())
                 .map_err(|e| mechanism_error(mechanism.name(), e))?;
-            let step = session.step(None).map_err(|e| mechanism_error(mechanism.name(), e))?;
+            let step = session
+                .step(None)
+                .map_err(|e| mechanism_error(mechanism.name(), e))?;
             if let Some(token) = step.token {
                 send(&message::mechanism_token(&token), &mut self.transcript, out);
             }
@@ -142,15 +158,22 @@ impl ExpectServerHello {
     fn check(&self, sh: &ServerHello) -> Result<Negotiated, Error> {
         let config = &self.config;
         if !self.hello.mechanisms.contains(&sh.mechanism) {
-            return Err(PeerMisbehaved::Downgrade("server chose a mechanism the client did not offer").into());
+            return Err(PeerMisbehaved::Downgrade(
+                "server chose a mechanism the client did not offer",
+            )
+            .into());
         }
         if !self.hello.suites.contains(&sh.suite) {
-            return Err(PeerMisbehaved::Downgrade("server chose a suite the client did not offer").into());
+            return Err(
+                PeerMisbehaved::Downgrade("server chose a suite the client did not offer").into(),
+            );
         }
         if sh.mode != self.hello.mode {
             return Err(PeerMisbehaved::Downgrade("server chose a different mode").into());
         }
-        if sh.negotiated_level != ProtectionLevel::negotiate(self.hello.requested_level, sh.required_level) {
+        if sh.negotiated_level
+            != ProtectionLevel::negotiate(self.hello.requested_level, sh.required_level)
+        {
             return Err(PeerMisbehaved::Downgrade(
                 "negotiated level is not the higher of the requested and required levels",
             )
@@ -193,14 +216,20 @@ impl ExpectToken {
         };
         self.transcript.add(record);
         let name = self.mechanism.name();
-        let step = self.session.step(Some(token)).map_err(|e| mechanism_error(name, e))?;
+        let step = self
+            .session
+            .step(Some(token))
+            .map_err(|e| mechanism_error(name, e))?;
         if let Some(token) = step.token {
             send(&message::mechanism_token(&token), &mut self.transcript, out);
         }
         if !step.done {
             return Ok(Next::Continue(State::ExpectToken(self)));
         }
-        let auth = self.session.finish().map_err(|e| mechanism_error(name, e))?;
+        let auth = self
+            .session
+            .finish()
+            .map_err(|e| mechanism_error(name, e))?;
         authorize(&self.config.policy, &auth.peer)?;
 
         let h_mech = self.transcript.current();
@@ -210,14 +239,16 @@ impl ExpectToken {
         send(&message::finished(&mac), &mut self.transcript, out);
         let h_client_finished = self.transcript.current();
         let (client_traffic, server_traffic) = schedule.traffic_secrets(&h_client_finished);
-        Ok(Next::Continue(State::ExpectServerFinished(ExpectServerFinished {
-            negotiated: self.negotiated,
-            peer: auth.peer,
-            server_finished_key,
-            client_traffic,
-            server_traffic,
-            h_client_finished,
-        })))
+        Ok(Next::Continue(State::ExpectServerFinished(
+            ExpectServerFinished {
+                negotiated: self.negotiated,
+                peer: auth.peer,
+                server_finished_key,
+                client_traffic,
+                server_traffic,
+                h_client_finished,
+            },
+        )))
     }
 }
 

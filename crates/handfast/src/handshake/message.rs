@@ -162,8 +162,9 @@ impl ServerHello {
         let mechanism = MechanismId(r.u16()?);
         let required_level = level(r.u8()?, WHAT)?;
         let negotiated_level = level(r.u8()?, WHAT)?;
-        let suite = CipherSuite::from_wire(r.u16()?)
-            .ok_or(PeerMisbehaved::Downgrade("server chose a suite the client did not offer"))?;
+        let suite = CipherSuite::from_wire(r.u16()?).ok_or(PeerMisbehaved::Downgrade(
+            "server chose a suite the client did not offer",
+        ))?;
         let mode = Mode::from_wire(r.u8()?).ok_or(InvalidMessage::Malformed(WHAT))?;
         let max_record_len = r.u32()?;
         let key_update_interval = r.u64()?;

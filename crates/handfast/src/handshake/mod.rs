@@ -66,10 +66,18 @@ impl Handshake {
     ///
     /// # Errors
     /// An invalid configuration, or a mechanism that fails to start.
-    pub fn client(config: Arc<ClientConfig>, entropy: [u8; 32], now: Instant) -> Result<Self, Error> {
+    pub fn client(
+        config: Arc<ClientConfig>,
+        entropy: [u8; 32],
+        now: Instant,
+    ) -> Result<Self, Error> {
         config.validate()?;
         let limits = &config.limits;
-        let mut hs = Self::new(limits.max_handshake_message, limits.max_handshake_len, now + limits.handshake_timeout);
+        let mut hs = Self::new(
+            limits.max_handshake_message,
+            limits.max_handshake_len,
+            now + limits.handshake_timeout,
+        );
         let state = client::start(config, Entropy::new(entropy), &mut hs.out)?;
         hs.state = State::Client(state);
         Ok(hs)
@@ -79,10 +87,18 @@ impl Handshake {
     ///
     /// # Errors
     /// An invalid configuration.
-    pub fn server(config: Arc<ServerConfig>, entropy: [u8; 32], now: Instant) -> Result<Self, Error> {
+    pub fn server(
+        config: Arc<ServerConfig>,
+        entropy: [u8; 32],
+        now: Instant,
+    ) -> Result<Self, Error> {
         config.validate()?;
         let limits = &config.limits;
-        let mut hs = Self::new(limits.max_handshake_message, limits.max_handshake_len, now + limits.handshake_timeout);
+        let mut hs = Self::new(
+            limits.max_handshake_message,
+            limits.max_handshake_len,
+            now + limits.handshake_timeout,
+        );
         hs.state = State::Server(server::start(config, Entropy::new(entropy)));
         Ok(hs)
     }
@@ -112,11 +128,11 @@ impl Handshake {
         while !input.is_empty() && self.is_in_progress() {
             let n = self.fill(input).map_err(|e| self.fail(e))?;
             input = &input[n..];
-            if let Some(len) = self.buffered_record_len() {
-                if self.inbuf.len() == len {
-                    let record = core::mem::take(&mut self.inbuf);
-                    self.process(&record)?;
-                }
+            if let Some(len) = self.buffered_record_len()
+                && self.inbuf.len() == len
+            {
+                let record = core::mem::take(&mut self.inbuf);
+                self.process(&record)?;
             }
         }
         if let State::Failed(e) = &self.state {
@@ -258,7 +274,9 @@ impl core::fmt::Debug for Handshake {
             State::Failed(_) => "failed",
             State::Taken => "poisoned",
         };
-        f.debug_struct("Handshake").field("state", &state).finish_non_exhaustive()
+        f.debug_struct("Handshake")
+            .field("state", &state)
+            .finish_non_exhaustive()
     }
 }
 

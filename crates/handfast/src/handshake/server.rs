@@ -9,17 +9,24 @@ use crate::config::ServerConfig;
 use crate::context::SecurityContext;
 use crate::error::{Error, PolicyRejected};
 use crate::identity::PeerIdentity;
-use crate::key_schedule::{HASH_LEN, KeySchedule, Secret, Transcript, finished_mac, verify_finished};
+use crate::key_schedule::{
+    HASH_LEN, KeySchedule, Secret, Transcript, finished_mac, verify_finished,
+};
 use crate::level::ProtectionLevel;
 use crate::mechanism::{Entropy, Mechanism, MechanismSession, Role};
 use crate::record::MAX_RECORD_LEN_LIMIT;
 
+// Named like rustls' states: each waits for (expects) one message.
+#[allow(clippy::enum_variant_names)]
 pub(super) enum State {
     ExpectClientHello(ExpectClientHello),
+    ExpectEarlyToken(ExpectEarlyToken),
     ExpectToken(ExpectToken),
     ExpectClientFinished(ExpectClientFinished),
 }
 
+// The handshake runs once per session; boxing the in-progress state would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Next {
     Continue(State),
     Done(Box<SecurityContext>),
@@ -30,12 +37,20 @@ pub(super) struct ExpectClientHello {
     entropy: Entropy,
 }
 
+/// The ClientHello announced an opening token. The transcript orders messages as the client
+/// sent them (ClientHello, token, ServerHello), so the ServerHello waits for the token.
+pub(super) struct ExpectEarlyToken {
+    /// The ServerHello record, not yet sent or hashed.
+    server_hello: Vec<u8>,
+    /// The token is for the chosen mechanism (otherwise it is hashed and ignored).
+    for_chosen: bool,
+    next: ExpectToken,
+}
+
 pub(super) struct ExpectToken {
     config: Arc<ServerConfig>,
     mechanism: Arc<dyn Mechanism>,
     session: Box<dyn MechanismSession>,
-    /// The client's opening token was for a mechanism the server did not choose.
-    skip_early_token: bool,
     negotiated: Negotiated,
     transcript: Transcript,
 }
@@ -62,6 +77,7 @@ impl State {
         }
         match self {
             Self::ExpectClientHello(s) => s.handle(msg, record, out),
+            Self::ExpectEarlyToken(s) => s.handle(msg, record, out),
             Self::ExpectToken(s) => s.handle(msg, record, out),
             Self::ExpectClientFinished(s) => s.handle(msg, record, out),
         }
@@ -89,20 +105,27 @@ impl ExpectClientHello {
             max_record_len: self.config.limits.max_record_len as u32,
             key_update_interval: negotiated.key_update_interval,
         };
-        let record = hello.encode();
-        transcript.add(&record);
-        out.extend_from_slice(&record);
+        let server_hello = hello.encode();
         let session = mechanism
             .start(Role::Responder, self.entropy.fork())
             .map_err(|e| mechanism_error(mechanism.name(), e))?;
-        Ok(Next::Continue(State::ExpectToken(ExpectToken {
-            skip_early_token: ch.early_token && ch.mechanisms[0] != negotiated.mechanism,
+        let for_chosen = ch.mechanisms[0] == negotiated.mechanism;
+        let mut next = ExpectToken {
             config: self.config,
             mechanism,
             session,
             negotiated,
             transcript,
-        })))
+        };
+        if ch.early_token {
+            return Ok(Next::Continue(State::ExpectEarlyToken(ExpectEarlyToken {
+                server_hello,
+                for_chosen,
+                next,
+            })));
+        }
+        next.send(&server_hello, out);
+        Ok(Next::Continue(State::ExpectToken(next)))
     }
 
     fn choose(&self, ch: &ClientHello) -> Result<(Arc<dyn Mechanism>, Negotiated), Error> {
@@ -151,40 +174,68 @@ impl ExpectClientHello {
     }
 }
 
+impl ExpectEarlyToken {
+    fn handle(mut self, msg: Message<'_>, record: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
+        let Message::MechanismToken(token) = msg else {
+            return Err(unexpected("MechanismToken", &msg));
+        };
+        self.next.transcript.add(record);
+        self.next.send(&self.server_hello, out);
+        if self.for_chosen {
+            self.next.consume(token, out)
+        } else {
+            // The opening token was for a mechanism the server did not choose; the client
+            // starts the chosen one after the ServerHello.
+            Ok(Next::Continue(State::ExpectToken(self.next)))
+        }
+    }
+}
+
 impl ExpectToken {
     fn handle(mut self, msg: Message<'_>, record: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
         let Message::MechanismToken(token) = msg else {
             return Err(unexpected("MechanismToken", &msg));
         };
         self.transcript.add(record);
-        if self.skip_early_token {
-            self.skip_early_token = false;
-            return Ok(Next::Continue(State::ExpectToken(self)));
-        }
+        self.consume(token, out)
+    }
+
+    fn send(&mut self, record: &[u8], out: &mut Vec<u8>) {
+        self.transcript.add(record);
+        out.extend_from_slice(record);
+    }
+
+    fn consume(mut self, token: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
         let name = self.mechanism.name();
-        let step = self.session.step(Some(token)).map_err(|e| mechanism_error(name, e))?;
+        let step = self
+            .session
+            .step(Some(token))
+            .map_err(|e| mechanism_error(name, e))?;
         if let Some(token) = step.token {
-            let record = message::mechanism_token(&token);
-            self.transcript.add(&record);
-            out.extend_from_slice(&record);
+            self.send(&message::mechanism_token(&token), out);
         }
         if !step.done {
             return Ok(Next::Continue(State::ExpectToken(self)));
         }
-        let auth = self.session.finish().map_err(|e| mechanism_error(name, e))?;
+        let auth = self
+            .session
+            .finish()
+            .map_err(|e| mechanism_error(name, e))?;
         authorize(&self.config.policy, &auth.peer)?;
         let h_mech = self.transcript.current();
         let schedule = KeySchedule::new(&auth.secret);
         let (client_finished_key, server_finished_key) = schedule.finished_keys(&h_mech);
-        Ok(Next::Continue(State::ExpectClientFinished(ExpectClientFinished {
-            negotiated: self.negotiated,
-            peer: auth.peer,
-            schedule,
-            client_finished_key,
-            server_finished_key,
-            h_mech,
-            transcript: self.transcript,
-        })))
+        Ok(Next::Continue(State::ExpectClientFinished(
+            ExpectClientFinished {
+                negotiated: self.negotiated,
+                peer: auth.peer,
+                schedule,
+                client_finished_key,
+                server_finished_key,
+                h_mech,
+                transcript: self.transcript,
+            },
+        )))
     }
 }
 

@@ -52,7 +52,13 @@ impl Epochs {
     }
 
     /// Moves to `epoch`; returns the keys of the epoch just left if it was `epoch - 1`.
-    fn commit(&mut self, epoch: u64, secret: Secret, keys: LevelKeys, before: Option<LevelKeys>) -> Option<LevelKeys> {
+    fn commit(
+        &mut self,
+        epoch: u64,
+        secret: Secret,
+        keys: LevelKeys,
+        before: Option<LevelKeys>,
+    ) -> Option<LevelKeys> {
         let left = core::mem::replace(&mut self.keys, keys);
         let was_adjacent = self.epoch + 1 == epoch;
         self.secret = secret;

@@ -133,7 +133,10 @@ mod tests {
     fn oversized_length_rejected_from_header_alone() {
         let hdr = [0x22, 0xff, 0xff, 0xff];
         let err = stream_record_len(&hdr, 64 * 1024).unwrap_err();
-        assert!(matches!(err, Error::InvalidMessage(InvalidMessage::RecordTooLarge { .. })));
+        assert!(matches!(
+            err,
+            Error::InvalidMessage(InvalidMessage::RecordTooLarge { .. })
+        ));
         assert_eq!(stream_record_len(&hdr[..3], 10), Ok(None));
         let short = [0x22, 0, 0, 15];
         assert!(stream_record_len(&short, 10).is_err());

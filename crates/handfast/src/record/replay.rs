@@ -96,10 +96,11 @@ mod tests {
 
     impl Model {
         fn offer(&mut self, seq: u64) -> Result<(), PeerMisbehaved> {
-            if let Some(top) = self.top {
-                if seq <= top && top - seq >= WINDOW {
-                    return Err(PeerMisbehaved::TooOld(seq));
-                }
+            if let Some(top) = self.top
+                && seq <= top
+                && top - seq >= WINDOW
+            {
+                return Err(PeerMisbehaved::TooOld(seq));
             }
             if !self.seen.insert(seq) {
                 return Err(PeerMisbehaved::Replayed(seq));
@@ -133,9 +134,15 @@ mod tests {
         assert_eq!(offer(&mut w, 1_000_000), Ok(()));
         assert_eq!(offer(&mut w, WINDOW), Err(PeerMisbehaved::TooOld(WINDOW)));
         assert_eq!(offer(&mut w, 1_000_000 - WINDOW + 1), Ok(()));
-        assert_eq!(offer(&mut w, 1_000_000 - WINDOW), Err(PeerMisbehaved::TooOld(1_000_000 - WINDOW)));
+        assert_eq!(
+            offer(&mut w, 1_000_000 - WINDOW),
+            Err(PeerMisbehaved::TooOld(1_000_000 - WINDOW))
+        );
         assert_eq!(offer(&mut w, u64::MAX), Ok(()));
-        assert_eq!(offer(&mut w, u64::MAX), Err(PeerMisbehaved::Replayed(u64::MAX)));
+        assert_eq!(
+            offer(&mut w, u64::MAX),
+            Err(PeerMisbehaved::Replayed(u64::MAX))
+        );
     }
 
     #[test]
