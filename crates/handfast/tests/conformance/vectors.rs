@@ -29,7 +29,8 @@ fn check(name: &str, generated: &str) {
         std::fs::create_dir_all(vectors_dir()).unwrap();
         std::fs::write(&path, generated).unwrap();
     }
-    let stored = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let stored =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Compare line by line for a readable failure.
     for (i, (a, b)) in stored.lines().zip(generated.lines()).enumerate() {
         assert_eq!(a, b, "{name} line {}", i + 1);
@@ -86,11 +87,24 @@ fn record_vectors() {
     for suite in [CipherSuite::Aes256Gcm, CipherSuite::ChaCha20Poly1305] {
         for mode in [Mode::Stream, Mode::Datagram] {
             for level in [Integrity, Privacy] {
-                let ctx = |role| dangerous_context_from_secrets(role, suite, mode, level, c_secret, s_secret, 2);
+                let ctx = |role| {
+                    dangerous_context_from_secrets(role, suite, mode, level, c_secret, s_secret, 2)
+                };
                 let (mut tx, mut rx) = (ctx(Role::Initiator), ctx(Role::Responder));
-                writeln!(out, "\nsuite: {suite}\nmode: {}\nlevel: {level}", mode.as_str()).unwrap();
+                writeln!(
+                    out,
+                    "\nsuite: {suite}\nmode: {}\nlevel: {level}",
+                    mode.as_str()
+                )
+                .unwrap();
                 let r0 = tx.seal(level, payload).unwrap();
-                writeln!(out, "seq 0 data {level} \"{}\": {}", String::from_utf8_lossy(payload), hex(&r0)).unwrap();
+                writeln!(
+                    out,
+                    "seq 0 data {level} \"{}\": {}",
+                    String::from_utf8_lossy(payload),
+                    hex(&r0)
+                )
+                .unwrap();
                 let mut bad = r0.clone();
                 let last = bad.len() - 1;
                 bad[last] ^= 0x80;
@@ -127,12 +141,26 @@ fn below_level_vector_is_rejected() {
     // An integrity record offered to a privacy session, valid under the integrity key: the
     // receiver refuses it by level, not by tag.
     let ctx = |role, level| {
-        dangerous_context_from_secrets(role, CipherSuite::Aes256Gcm, Mode::Stream, level, [0x0c; 32], [0x05; 32], 2)
+        dangerous_context_from_secrets(
+            role,
+            CipherSuite::Aes256Gcm,
+            Mode::Stream,
+            level,
+            [0x0c; 32],
+            [0x05; 32],
+            2,
+        )
     };
-    let r = ctx(Role::Initiator, Integrity).seal(Integrity, b"x").unwrap();
+    let r = ctx(Role::Initiator, Integrity)
+        .seal(Integrity, b"x")
+        .unwrap();
     assert_eq!(
         ctx(Role::Responder, Privacy).open(&r),
-        Err(handfast::PeerMisbehaved::BelowNegotiatedLevel { got: Integrity, negotiated: Privacy }.into())
+        Err(handfast::PeerMisbehaved::BelowNegotiatedLevel {
+            got: Integrity,
+            negotiated: Privacy
+        }
+        .into())
     );
 }
 
@@ -151,7 +179,10 @@ fn handshake_vectors() {
         hex(&[0xaa; 32]),
         hex(&[0xbb; 32])
     );
-    let client = NoiseMechanism::new(client_key.clone(), TrustSet::from([server_key.public_key("")]));
+    let client = NoiseMechanism::new(
+        client_key.clone(),
+        TrustSet::from([server_key.public_key("")]),
+    );
     let server = NoiseMechanism::new(server_key, TrustSet::from([client_key.public_key("")]));
     let mut cc = ClientConfig::new(Arc::new(client)).with_level(Integrity);
     cc.suites = vec![CipherSuite::Aes256Gcm, CipherSuite::ChaCha20Poly1305];
@@ -163,7 +194,11 @@ fn handshake_vectors() {
     let mut flight = 0;
     while !(ch.is_complete() && sh.is_complete()) {
         for from_client in [true, false] {
-            let (name, from, to) = if from_client { ("client", &mut ch, &mut sh) } else { ("server", &mut sh, &mut ch) };
+            let (name, from, to) = if from_client {
+                ("client", &mut ch, &mut sh)
+            } else {
+                ("server", &mut sh, &mut ch)
+            };
             let bytes = from.take_output();
             if !bytes.is_empty() {
                 writeln!(out, "flight {flight} {name}: {}", hex(&bytes)).unwrap();
