@@ -1,0 +1,410 @@
+//! The tunnels: accept loops, per-connection handshakes, the byte pump, logging, shutdown.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use handfast::{ClientConfig, ServerConfig};
+use handfast_tokio::HandshakeError;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+/// Connections a server serves at once unless configured otherwise.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long open connections may finish after SIGINT/SIGTERM.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const COPY_BUF: usize = 64 * 1024;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// A server tunnel, ready to run.
+pub(crate) struct ServerService {
+    pub(crate) name: String,
+    pub(crate) listen: String,
+    pub(crate) forward: String,
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) max_connections: usize,
+    pub(crate) allowed_keys: usize,
+    pub(crate) events: Events,
+}
+
+/// A client tunnel, ready to run.
+pub(crate) struct ClientService {
+    pub(crate) name: String,
+    pub(crate) listen: String,
+    pub(crate) connect: String,
+    pub(crate) config: Arc<ClientConfig>,
+    pub(crate) server_fingerprint: String,
+    pub(crate) events: Events,
+}
+
+/// Where connection events go besides the log: nowhere, except in the demo, which narrates
+/// them.
+#[derive(Clone, Default)]
+pub(crate) struct Events(Option<tokio::sync::mpsc::UnboundedSender<String>>);
+
+impl Events {
+    pub(crate) fn to(tx: tokio::sync::mpsc::UnboundedSender<String>) -> Self {
+        Self(Some(tx))
+    }
+
+    fn info(&self, msg: String) {
+        info!("{msg}");
+        self.send(msg);
+    }
+
+    fn warn(&self, msg: String) {
+        warn!("{msg}");
+        self.send(msg);
+    }
+
+    fn send(&self, msg: String) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(msg);
+        }
+    }
+}
+
+/// Binds every listener (failing with the address that could not be bound), serves until
+/// SIGINT or SIGTERM, then lets open connections finish for [`SHUTDOWN_GRACE`].
+pub(crate) async fn run(
+    servers: Vec<ServerService>,
+    clients: Vec<ClientService>,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut loops = JoinSet::new();
+    let mut bound = Vec::new();
+    for s in servers {
+        let listener = bind(&s.listen).await?;
+        bound.push((listener, Service::Server(Arc::new(s))));
+    }
+    for c in clients {
+        let listener = bind(&c.listen).await?;
+        bound.push((listener, Service::Client(Arc::new(c))));
+    }
+    for (listener, svc) in bound {
+        svc.log_listening(&listener);
+        loops.spawn(accept_loop(listener, svc, stop_rx.clone()));
+    }
+    shutdown_signal().await?;
+    info!(
+        "shutting down: no new connections; open ones have {}s to finish",
+        SHUTDOWN_GRACE.as_secs()
+    );
+    let _ = stop_tx.send(true);
+    while loops.join_next().await.is_some() {}
+    info!("stopped");
+    Ok(())
+}
+
+/// Binds `addr`, naming it in the error.
+pub(crate) async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+#[derive(Clone)]
+pub(crate) enum Service {
+    Server(Arc<ServerService>),
+    Client(Arc<ClientService>),
+}
+
+impl Service {
+    fn events(&self) -> &Events {
+        match self {
+            Self::Server(s) => &s.events,
+            Self::Client(c) => &c.events,
+        }
+    }
+
+    fn log_listening(&self, listener: &TcpListener) {
+        let addr = listener
+            .local_addr()
+            .map_or_else(|e| e.to_string(), |a| a.to_string());
+        match self {
+            Self::Server(s) => info!(
+                "{}: listening on {addr}: handfast server forwarding to {}, minimum level {}, {} allowed client key(s)",
+                s.name, s.forward, s.config.policy.minimum, s.allowed_keys,
+            ),
+            Self::Client(c) => info!(
+                "{}: listening on {addr}: handfast client to {} (pinned server key {}), asking for {}",
+                c.name, c.connect, c.server_fingerprint, c.config.level
+            ),
+        }
+    }
+}
+
+/// Accepts until told to stop, then waits up to the grace period for open connections.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    svc: Service,
+    mut stop: watch::Receiver<bool>,
+) {
+    let limit = match &svc {
+        Service::Server(s) => s.max_connections,
+        Service::Client(_) => DEFAULT_MAX_CONNECTIONS,
+    };
+    let slots = Arc::new(Semaphore::new(limit));
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => {
+                let (tcp, from) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    svc.events().warn(format!("conn={id} from={from} refused: too many connections (limit {limit})"));
+                    drop(tcp);
+                    continue;
+                };
+                let svc = svc.clone();
+                conns.spawn(async move {
+                    match svc {
+                        Service::Server(s) => serve_server_conn(id, tcp, from, s).await,
+                        Service::Client(c) => serve_client_conn(id, tcp, from, c).await,
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+    drop(listener);
+    let deadline = tokio::time::sleep(SHUTDOWN_GRACE);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            next = conns.join_next() => if next.is_none() { break },
+            () = &mut deadline => {
+                warn!("{} connection(s) still open after the grace period; closing them", conns.len());
+                conns.abort_all();
+                break;
+            }
+        }
+    }
+}
+
+async fn serve_server_conn(id: u64, tcp: TcpStream, from: SocketAddr, svc: Arc<ServerService>) {
+    let _ = tcp.set_nodelay(true);
+    let start = Instant::now();
+    let secure = match handfast_tokio::accept(tcp, svc.config.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            return svc
+                .events
+                .warn(format!("conn={id} from={from} refused: {}", refusal(&e)));
+        }
+    };
+    log_established(&svc.events, id, from, &secure);
+    // Only now, with the client authenticated and authorized, is the backend contacted.
+    let backend = match TcpStream::connect(&svc.forward).await {
+        Ok(b) => b,
+        Err(e) => {
+            let msg = format!("conn={id} closed: backend {} unreachable: {e}", svc.forward);
+            return svc.events.warn(msg);
+        }
+    };
+    let _ = backend.set_nodelay(true);
+    let outcome = pump(secure, backend).await;
+    outcome.log(&svc.events, id, start);
+}
+
+async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc<ClientService>) {
+    let _ = local.set_nodelay(true);
+    let start = Instant::now();
+    let tcp = match TcpStream::connect(&svc.connect).await {
+        Ok(t) => t,
+        Err(e) => {
+            svc.events.warn(format!(
+                "conn={id} from={from} closed: server {} unreachable: {e}",
+                svc.connect
+            ));
+            return reset(local);
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    let secure = match handfast_tokio::connect(tcp, svc.config.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            svc.events.warn(format!(
+                "conn={id} to={} refused: {}",
+                svc.connect,
+                refusal(&e)
+            ));
+            return reset(local);
+        }
+    };
+    log_established(&svc.events, id, from, &secure);
+    let outcome = pump(secure, local).await;
+    outcome.log(&svc.events, id, start);
+}
+
+fn log_established<IO>(events: &Events, id: u64, from: SocketAddr, s: &handfast_tokio::Stream<IO>) {
+    let ctx = s.context();
+    let peer = ctx.peer();
+    events.info(format!(
+        "conn={id} from={from} established: peer={:?} key={} level={} mechanism={} suite={}",
+        peer.name(),
+        peer.fingerprint(),
+        ctx.level(),
+        ctx.mechanism().1,
+        ctx.suite(),
+    ));
+}
+
+/// The reason a handshake failed, as logged.
+pub(crate) fn refusal(e: &HandshakeError) -> String {
+    if e.is_tampering() {
+        format!("tampering detected: {e}")
+    } else {
+        e.to_string()
+    }
+}
+
+/// How a tunnelled connection ended.
+pub(crate) struct Outcome {
+    /// Plain bytes carried from the local side into the tunnel.
+    pub(crate) sent: u64,
+    /// Plain bytes delivered from the tunnel to the local side.
+    pub(crate) received: u64,
+    pub(crate) reason: String,
+    pub(crate) clean: bool,
+}
+
+impl Outcome {
+    fn log(&self, events: &Events, id: u64, start: Instant) {
+        let secs = start.elapsed().as_secs_f64();
+        let msg = format!(
+            "conn={id} closed: sent={} received={} duration={secs:.3}s reason={}",
+            self.sent, self.received, self.reason
+        );
+        if self.clean {
+            events.info(msg)
+        } else {
+            events.warn(msg)
+        }
+    }
+}
+
+enum Broken {
+    /// The tunnel side failed: tampering, truncation, transport error.
+    Tunnel(io::Error),
+    /// The plain side failed.
+    Local(io::Error),
+}
+
+/// Copies both ways until both directions have closed cleanly, or one side fails.
+///
+/// A clean end on one side becomes a clean half-close on the other (the authenticated close
+/// into the tunnel, a FIN to the plain socket). If the tunnel fails — a record rejected, the
+/// connection cut — the plain socket is reset, so the application never mistakes it for a
+/// clean end; it has received exactly the verified bytes before the failure. If the plain
+/// side fails, the tunnel is dropped without the authenticated close, and the far end resets
+/// its own application in turn.
+pub(crate) async fn pump<S>(mut secure: S, mut plain: TcpStream) -> Outcome
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let sent = AtomicU64::new(0);
+    let received = AtomicU64::new(0);
+    let result = {
+        let (mut sr, mut sw) = tokio::io::split(&mut secure);
+        let (mut pr, mut pw) = plain.split();
+        let up = async {
+            let mut buf = vec![0u8; COPY_BUF];
+            loop {
+                let n = pr.read(&mut buf).await.map_err(Broken::Local)?;
+                if n == 0 {
+                    sw.shutdown().await.map_err(Broken::Tunnel)?;
+                    return Ok::<_, Broken>(());
+                }
+                sw.write_all(&buf[..n]).await.map_err(Broken::Tunnel)?;
+                sw.flush().await.map_err(Broken::Tunnel)?;
+                sent.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        };
+        let down = async {
+            let mut buf = vec![0u8; COPY_BUF];
+            loop {
+                let n = sr.read(&mut buf).await.map_err(Broken::Tunnel)?;
+                if n == 0 {
+                    pw.shutdown().await.map_err(Broken::Local)?;
+                    return Ok::<_, Broken>(());
+                }
+                pw.write_all(&buf[..n]).await.map_err(Broken::Local)?;
+                received.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        };
+        tokio::try_join!(up, down)
+    };
+    let (reason, clean) = match result {
+        Ok(_) => ("clean close".to_owned(), true),
+        Err(Broken::Tunnel(e)) => {
+            reset(plain);
+            (tunnel_reason(&e), false)
+        }
+        Err(Broken::Local(e)) => {
+            drop(secure);
+            (format!("local connection failed: {e}"), false)
+        }
+    };
+    Outcome {
+        sent: sent.into_inner(),
+        received: received.into_inner(),
+        reason,
+        clean,
+    }
+}
+
+fn tunnel_reason(e: &io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<handfast::Error>())
+    {
+        Some(h) if h.is_tampering() => format!("tampering detected: {h}"),
+        Some(handfast::Error::Truncated) => {
+            "tunnel cut: connection ended without the authenticated close".into()
+        }
+        Some(h) => format!("protocol error: {h}"),
+        None => format!("tunnel failed: {e}"),
+    }
+}
+
+/// Closes a TCP connection with a reset (SO_LINGER 0), so the application sees an error, not a
+/// clean end of stream.
+pub(crate) fn reset(tcp: TcpStream) {
+    #[allow(deprecated)] // set_linger(0) is exactly the reset wanted here.
+    let _ = tcp.set_linger(Some(Duration::ZERO));
+    drop(tcp);
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot install SIGINT handler")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot install Ctrl-C handler")?;
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! The protected stream: `AsyncRead`/`AsyncWrite` over records, plus whole-message send/recv.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use handfast::{ApiMisuse, Opened, ProtectionLevel, SecurityContext};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::error::{RecvError, SendError, protocol_to_io};
+
+/// Smallest read buffer; grows to the size of the largest record seen.
+const MIN_READ: usize = 16 * 1024;
+
+/// A mutually authenticated, protected byte stream.
+///
+/// Writes are cut into records of at most [`handfast::Sizes::max_message`] bytes, each protected
+/// at [`write_level`](Self::write_level) (the negotiated level unless raised). Reads return
+/// verified bytes only. A record that fails verification, or input that ends without the peer's
+/// authenticated close, is an error (`InvalidData` or `UnexpectedEof`), never a clean end of
+/// stream. [`shutdown`](tokio::io::AsyncWriteExt::shutdown) sends the authenticated close and
+/// half-closes the transport; reading goes on until the peer closes too.
+pub struct Stream<IO> {
+    io: IO,
+    ctx: SecurityContext,
+    /// Raw record bytes in `rbuf[rpos..rend]`; a verified payload in `rbuf[ppos..pend]`.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    rend: usize,
+    ppos: usize,
+    pend: usize,
+    plevel: ProtectionLevel,
+    read_state: ReadState,
+    /// A sealed record (or close) not yet written, from `wpos`.
+    wbuf: Vec<u8>,
+    wpos: usize,
+    level: ProtectionLevel,
+    closed: bool,
+}
+
+enum ReadState {
+    Open,
+    Eof,
+    Failed(Failure),
+}
+
+#[derive(Clone)]
+enum Failure {
+    Io(io::ErrorKind, String),
+    Protocol(handfast::Error),
+}
+
+impl Failure {
+    fn to_io(&self) -> io::Error {
+        match self {
+            Self::Io(kind, msg) => io::Error::new(*kind, msg.clone()),
+            Self::Protocol(e) => protocol_to_io(e.clone()),
+        }
+    }
+}
+
+impl<IO> Stream<IO> {
+    pub(crate) fn new(io: IO, ctx: SecurityContext, leftover: Vec<u8>) -> Self {
+        let level = ctx.level();
+        let rend = leftover.len();
+        Self {
+            io,
+            ctx,
+            rbuf: leftover,
+            rpos: 0,
+            rend,
+            ppos: 0,
+            pend: 0,
+            plevel: level,
+            read_state: ReadState::Open,
+            wbuf: Vec::new(),
+            wpos: 0,
+            level,
+            closed: false,
+        }
+    }
+
+    /// The security context: peer, negotiated level, mechanism, suite, sizes.
+    pub fn context(&self) -> &SecurityContext {
+        &self.ctx
+    }
+
+    /// The level writes are protected at.
+    pub fn write_level(&self) -> ProtectionLevel {
+        self.level
+    }
+
+    /// Protects later writes at `level`.
+    ///
+    /// # Errors
+    /// `level` is below the session's negotiated level.
+    pub fn set_write_level(&mut self, level: ProtectionLevel) -> Result<(), handfast::Error> {
+        if level < self.ctx.level() {
+            return Err(ApiMisuse::LevelBelowNegotiated {
+                requested: level,
+                negotiated: self.ctx.level(),
+            }
+            .into());
+        }
+        self.level = level;
+        Ok(())
+    }
+
+    /// The underlying transport.
+    pub fn get_ref(&self) -> &IO {
+        &self.io
+    }
+
+    /// The underlying transport, mutably. Reading or writing it directly corrupts the session.
+    pub fn get_mut(&mut self) -> &mut IO {
+        &mut self.io
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Stream<IO> {
+    /// Sends `msg` as one record at `level` and flushes it.
+    ///
+    /// # Errors
+    /// The message is larger than one record, `level` is below the negotiated level, this side
+    /// already shut down, or the transport failed.
+    pub async fn send(&mut self, level: ProtectionLevel, msg: &[u8]) -> Result<(), SendError> {
+        std::future::poll_fn(|cx| self.poll_drain(cx)).await?;
+        if self.closed {
+            return Err(handfast::Error::from(ApiMisuse::AlreadyClosed).into());
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        self.ctx.seal_into(level, msg, &mut self.wbuf)?;
+        std::future::poll_fn(|cx| self.poll_drain(cx)).await?;
+        std::future::poll_fn(|cx| Pin::new(&mut self.io).poll_flush(cx)).await?;
+        Ok(())
+    }
+
+    /// Receives one whole message with the level it was verified at, or `None` after the peer's
+    /// authenticated close. Do not mix with `AsyncRead` on the same stream.
+    ///
+    /// # Errors
+    /// A rejected record, a cut connection ([`handfast::Error::Truncated`]) or a transport error.
+    pub async fn recv(&mut self) -> Result<Option<(ProtectionLevel, Vec<u8>)>, RecvError> {
+        let more = std::future::poll_fn(|cx| self.poll_fill(cx)).await;
+        match more {
+            Ok(true) => {
+                let msg = self.rbuf[self.ppos..self.pend].to_vec();
+                self.ppos = self.pend;
+                Ok(Some((self.plevel, msg)))
+            }
+            Ok(false) => Ok(None),
+            Err(Failure::Protocol(e)) => Err(RecvError::Protocol(e)),
+            Err(f @ Failure::Io(..)) => Err(RecvError::Io(f.to_io())),
+        }
+    }
+
+    /// Makes a verified payload available: `true`, or `false` at the peer's clean close.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Failure>> {
+        loop {
+            if self.ppos < self.pend {
+                return Poll::Ready(Ok(true));
+            }
+            match &self.read_state {
+                ReadState::Open => {}
+                ReadState::Eof => return Poll::Ready(Ok(false)),
+                ReadState::Failed(f) => return Poll::Ready(Err(f.clone())),
+            }
+            let raw = &self.rbuf[self.rpos..self.rend];
+            let need = match self.ctx.next_record_len(raw) {
+                Ok(need) => need,
+                Err(e) => return Poll::Ready(Err(self.fail(Failure::Protocol(e)))),
+            };
+            match need {
+                Some(len) if raw.len() >= len => {
+                    let header = self.ctx.sizes().header;
+                    let start = self.rpos;
+                    match self.ctx.open_in_place(&mut self.rbuf[start..start + len]) {
+                        Ok(Opened::Data { level, payload }) => {
+                            let plen = payload.len();
+                            self.plevel = level;
+                            self.ppos = start + header;
+                            self.pend = self.ppos + plen;
+                        }
+                        Ok(_) => self.read_state = ReadState::Eof,
+                        Err(e) => return Poll::Ready(Err(self.fail(Failure::Protocol(e)))),
+                    }
+                    self.rpos += len;
+                }
+                need => {
+                    let need = need.unwrap_or(4);
+                    if self.rpos > 0 {
+                        self.rbuf.copy_within(self.rpos..self.rend, 0);
+                        self.rend -= self.rpos;
+                        self.rpos = 0;
+                        self.ppos = 0;
+                        self.pend = 0;
+                    }
+                    if self.rbuf.len() < need.max(MIN_READ) {
+                        self.rbuf.resize(need.max(MIN_READ), 0);
+                    }
+                    let mut rb = ReadBuf::new(&mut self.rbuf[self.rend..]);
+                    match ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb)) {
+                        Ok(()) => {}
+                        Err(e) => {
+                            return Poll::Ready(Err(
+                                self.fail(Failure::Io(e.kind(), e.to_string()))
+                            ));
+                        }
+                    }
+                    let n = rb.filled().len();
+                    if n == 0 {
+                        match self.ctx.eof() {
+                            Ok(()) => self.read_state = ReadState::Eof,
+                            Err(e) => return Poll::Ready(Err(self.fail(Failure::Protocol(e)))),
+                        }
+                    }
+                    self.rend += n;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, f: Failure) -> Failure {
+        self.read_state = ReadState::Failed(f.clone());
+        f
+    }
+
+    /// Writes out the pending sealed bytes.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.wpos < self.wbuf.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wpos += n;
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        match ready!(this.poll_fill(cx)) {
+            Ok(true) => {
+                let n = buf.remaining().min(this.pend - this.ppos);
+                buf.put_slice(&this.rbuf[this.ppos..this.ppos + n]);
+                this.ppos += n;
+                Poll::Ready(Ok(()))
+            }
+            Ok(false) => Poll::Ready(Ok(())),
+            Err(f) => Poll::Ready(Err(f.to_io())),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        if this.closed {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown",
+            )));
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let n = buf.len().min(this.ctx.sizes().max_message);
+        this.wbuf.clear();
+        this.wpos = 0;
+        this.ctx
+            .seal_into(this.level, &buf[..n], &mut this.wbuf)
+            .map_err(protocol_to_io)?;
+        // Start writing now; what does not fit stays queued for the next call or flush.
+        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        if !this.closed {
+            this.wbuf.clear();
+            this.wpos = 0;
+            this.ctx
+                .close_into(&mut this.wbuf)
+                .map_err(protocol_to_io)?;
+            this.closed = true;
+            ready!(this.poll_drain(cx))?;
+        }
+        ready!(Pin::new(&mut this.io).poll_flush(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+impl<IO> std::fmt::Debug for Stream<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("context", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
