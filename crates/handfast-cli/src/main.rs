@@ -181,7 +181,9 @@ fn init_logging(default: tracing::Level) {
         .ok()
         .and_then(|v| v.parse::<tracing::Level>().ok())
         .unwrap_or(default);
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(level)
         .with_target(false)
         .with_writer(std::io::stderr)

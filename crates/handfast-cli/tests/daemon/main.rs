@@ -1,0 +1,7 @@
+//! Black-box tests of the `handfast` binary against real TCP services on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod harness;
+mod redis;
+mod tunnel;

@@ -1,0 +1,201 @@
+//! The tokio layer over in-memory duplex pipes, with a relay that can alter bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+
+use handfast::{ClientConfig, ProtectionLevel, ServerConfig};
+use handfast_noise::{NoiseMechanism, PrivateKey, TrustSet};
+use handfast_tokio::{HandshakeError, Stream, accept, connect};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+
+fn configs(level: ProtectionLevel) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+    let (sk, ck) = (
+        PrivateKey::from_seed([1; 32]),
+        PrivateKey::from_seed([2; 32]),
+    );
+    let server = ServerConfig::new(Arc::new(NoiseMechanism::new(
+        sk.clone(),
+        TrustSet::from([ck.public_key("c")]),
+    )))
+    .with_min_level(ProtectionLevel::Integrity);
+    let client = ClientConfig::new(Arc::new(NoiseMechanism::new(
+        ck,
+        TrustSet::from([sk.public_key("s")]),
+    )))
+    .with_level(level);
+    (Arc::new(client), Arc::new(server))
+}
+
+/// Alters client-to-server bytes in flight, given their offset in the stream.
+type Alter = Box<dyn FnMut(usize, &mut Vec<u8>) + Send>;
+
+/// A connected pair, optionally through a relay that applies `alter` to client-to-server bytes
+/// (given the running offset).
+async fn pair(
+    level: ProtectionLevel,
+    alter: Option<Alter>,
+) -> (Stream<DuplexStream>, Stream<DuplexStream>) {
+    let (cc, sc) = configs(level);
+    let (c_io, s_io) = match alter {
+        None => duplex(1 << 16),
+        Some(mut f) => {
+            let (c_io, mut relay_c) = duplex(1 << 16);
+            let (mut relay_s, s_io) = duplex(1 << 16);
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = tokio::io::split(&mut relay_c);
+                let (mut sr, mut sw) = tokio::io::split(&mut relay_s);
+                let up = async {
+                    let mut buf = vec![0u8; 4096];
+                    let mut offset = 0;
+                    loop {
+                        let n = cr.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            let _ = sw.shutdown().await;
+                            break;
+                        }
+                        let mut chunk = buf[..n].to_vec();
+                        f(offset, &mut chunk);
+                        offset += n;
+                        if sw.write_all(&chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    let _ = cw.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+            (c_io, s_io)
+        }
+    };
+    let server = tokio::spawn(async move { accept(s_io, sc).await });
+    let client = connect(c_io, cc).await.unwrap();
+    (client, server.await.unwrap().unwrap())
+}
+
+#[tokio::test]
+async fn bytes_round_trip_and_half_close() {
+    let (mut c, mut s) = pair(ProtectionLevel::Privacy, None).await;
+    assert_eq!(c.context().peer().name(), "s");
+    assert_eq!(s.context().peer().name(), "c");
+    let data: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+    let expected = data.clone();
+    let writer = tokio::spawn(async move {
+        c.write_all(&data).await.unwrap();
+        c.shutdown().await.unwrap();
+        // Half-closed: the other direction still flows.
+        let mut reply = Vec::new();
+        c.read_to_end(&mut reply).await.unwrap();
+        reply
+    });
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, expected);
+    s.write_all(b"done").await.unwrap();
+    s.shutdown().await.unwrap();
+    assert_eq!(writer.await.unwrap(), b"done");
+}
+
+#[tokio::test]
+async fn messages_carry_their_level() {
+    let (mut c, mut s) = pair(ProtectionLevel::Integrity, None).await;
+    assert_eq!(c.context().level(), ProtectionLevel::Integrity);
+    c.send(ProtectionLevel::Integrity, b"signed only")
+        .await
+        .unwrap();
+    c.send(ProtectionLevel::Privacy, b"encrypted")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.recv().await.unwrap(),
+        Some((ProtectionLevel::Integrity, b"signed only".to_vec()))
+    );
+    assert_eq!(
+        s.recv().await.unwrap(),
+        Some((ProtectionLevel::Privacy, b"encrypted".to_vec()))
+    );
+    c.shutdown().await.unwrap();
+    assert_eq!(s.recv().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn write_level_cannot_go_below_negotiated() {
+    let (mut c, _s) = pair(ProtectionLevel::Privacy, None).await;
+    assert!(c.set_write_level(ProtectionLevel::Integrity).is_err());
+    assert!(c.send(ProtectionLevel::Integrity, b"x").await.is_err());
+}
+
+#[tokio::test]
+async fn cut_stream_is_an_error_not_a_clean_end() {
+    let (mut c, mut s) = pair(ProtectionLevel::Privacy, None).await;
+    c.write_all(b"partial").await.unwrap();
+    c.flush().await.unwrap();
+    // Close the transport without the authenticated close.
+    c.get_mut().shutdown().await.unwrap();
+    let mut got = Vec::new();
+    let err = s.read_to_end(&mut got).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+    assert_eq!(got, b"partial");
+}
+
+#[tokio::test]
+async fn tampered_byte_is_an_error_with_an_exact_prefix() {
+    // Flip one byte well after the handshake (which is under 400 client-to-server bytes).
+    let flip_at = 50_000;
+    let alter = Box::new(move |offset: usize, chunk: &mut Vec<u8>| {
+        if (offset..offset + chunk.len()).contains(&flip_at) {
+            chunk[flip_at - offset] ^= 0x20;
+        }
+    });
+    let (mut c, mut s) = pair(ProtectionLevel::Privacy, Some(alter)).await;
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7) as u8).collect();
+    let sent = data.clone();
+    tokio::spawn(async move {
+        for chunk in data.chunks(10_000) {
+            if c.write_all(chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = c.shutdown().await;
+    });
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    let err = loop {
+        match s.read(&mut buf).await {
+            Ok(0) => panic!("clean end after tampering"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    assert!(got.len() < sent.len() && got == sent[..got.len()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_peer_hits_the_handshake_deadline() {
+    let (_cc, sc) = configs(ProtectionLevel::Privacy);
+    let (_silent, s_io) = duplex(1024);
+    let err = accept(s_io, sc).await.unwrap_err();
+    assert!(matches!(err, HandshakeError::Timeout), "{err}");
+    let io: std::io::Error = err.into();
+    assert_eq!(io.kind(), ErrorKind::TimedOut);
+}
+
+#[tokio::test]
+async fn untrusted_server_is_refused() {
+    let (cc, _) = configs(ProtectionLevel::Privacy);
+    let stranger = PrivateKey::from_seed([9; 32]);
+    let ck = PrivateKey::from_seed([2; 32]);
+    let sc = Arc::new(ServerConfig::new(Arc::new(NoiseMechanism::new(
+        stranger,
+        TrustSet::from([ck.public_key("c")]),
+    ))));
+    let (c_io, s_io) = duplex(1 << 16);
+    let server = tokio::spawn(async move { accept(s_io, sc).await });
+    let err = connect(c_io, cc).await.unwrap_err();
+    assert!(err.to_string().contains("peer not trusted"), "{err}");
+    assert!(server.await.unwrap().is_err());
+}
