@@ -4,8 +4,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use aws_lc_rs::rand::SecureRandom;
 use handfast_noise::{PrivateKey, PublicKey, TrustSet};
-use ring::rand::SecureRandom;
 
 pub(crate) fn keygen(out: &Path, comment: Option<&str>) -> anyhow::Result<()> {
     let public_path = pub_path(out);
@@ -41,7 +41,7 @@ pub(crate) fn pubkey(path: &Path) -> anyhow::Result<()> {
 /// A new key from the operating system's random source.
 pub(crate) fn generate() -> anyhow::Result<PrivateKey> {
     let mut seed = [0u8; 32];
-    ring::rand::SystemRandom::new()
+    aws_lc_rs::rand::SystemRandom::new()
         .fill(&mut seed)
         .map_err(|_| anyhow::anyhow!("the operating system's random source failed"))?;
     Ok(PrivateKey::from_seed(seed))

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use aws_lc_rs::rand::SecureRandom;
 use handfast::{ClientConfig, Handshake, ServerConfig};
-use ring::rand::SecureRandom;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::HandshakeError;
@@ -107,7 +107,7 @@ where
 /// 32 bytes from the operating system's random source.
 pub(crate) fn os_entropy() -> std::io::Result<[u8; 32]> {
     let mut seed = [0u8; 32];
-    ring::rand::SystemRandom::new()
+    aws_lc_rs::rand::SystemRandom::new()
         .fill(&mut seed)
         .map_err(|_| std::io::Error::other("the operating system's random source failed"))?;
     Ok(seed)

@@ -2,8 +2,8 @@
 
 use core::fmt;
 
+use aws_lc_rs::digest;
 use base64::Engine as _;
-use ring::digest;
 
 /// A mechanism's registered number on the wire (see `docs/PROTOCOL.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

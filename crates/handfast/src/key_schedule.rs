@@ -15,7 +15,7 @@
 //! `Expand-Label(S, label, ctx, L)` is HKDF-Expand(S, info, L) with
 //! `info = u16(L) || u8(len) || "handfast v1 " || label || u8(len(ctx)) || ctx`.
 
-use ring::{digest, hkdf, hmac};
+use aws_lc_rs::{digest, hkdf, hmac};
 use zeroize::Zeroizing;
 
 use crate::level::ProtectionLevel;

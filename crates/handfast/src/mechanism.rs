@@ -15,7 +15,7 @@
 
 use core::fmt;
 
-use ring::hkdf;
+use aws_lc_rs::hkdf;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::identity::{MechanismId, PeerIdentity};

@@ -3,10 +3,15 @@
 //! One AEAD serves both levels. Privacy encrypts the payload and authenticates the header.
 //! Integrity passes header and payload as associated data with an empty plaintext, which for
 //! AES-GCM is AES-GMAC: readable, but every byte is authenticated.
+//!
+//! The AEADs come from aws-lc-rs. Measured on the development machine (seal + open, one
+//! thread, `cargo run --release -p handfast --example seal_open`): its AES-256-GMAC is 15x
+//! ring's at 64 KiB (ring authenticates associated data block by block), its AES-256-GCM is
+//! on par with ring's, and it zeroizes key schedules when they are dropped.
 
 use core::fmt;
 
-use ring::aead::{self, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
+use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use zeroize::Zeroizing;
 
 /// Length of every suite's authentication tag.
@@ -119,13 +124,7 @@ impl RecordKey {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Unauthentic> {
         self.key
-            .open_in_place_separate_tag(
-                self.nonce(seq),
-                Aad::from(aad),
-                Tag::from(*tag),
-                payload,
-                0..,
-            )
+            .open_in_place_separate_tag(self.nonce(seq), Aad::from(aad), tag, payload)
             .map(|_| ())
             .map_err(|_| Unauthentic)
     }

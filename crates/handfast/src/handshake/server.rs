@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::client::unexpected;
 use super::message::{self, ClientHello, Message, ServerHello, VERSION};
 use super::{Negotiated, authorize, mechanism_error, min_interval};
-use crate::config::ServerConfig;
+use crate::config::{Mode, ServerConfig};
 use crate::context::SecurityContext;
 use crate::error::{Error, PolicyRejected};
 use crate::identity::PeerIdentity;
@@ -133,10 +133,23 @@ impl ExpectClientHello {
         if !config.modes.contains(&ch.mode) {
             return Err(PolicyRejected::ModeNotEnabled(ch.mode.as_str()).into());
         }
+        let supports_mode = |m: &&Arc<dyn Mechanism>| {
+            let caps = m.capabilities();
+            match ch.mode {
+                Mode::Stream => caps.stream,
+                Mode::Datagram => caps.datagram,
+            }
+        };
         let mechanism = ch
             .mechanisms
             .iter()
-            .find_map(|id| config.mechanisms.iter().find(|m| m.id() == *id))
+            .find_map(|id| {
+                config
+                    .mechanisms
+                    .iter()
+                    .filter(supports_mode)
+                    .find(|m| m.id() == *id)
+            })
             .cloned()
             .ok_or(PolicyRejected::NoCommonMechanism)?;
         let suite = ch
