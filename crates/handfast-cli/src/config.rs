@@ -10,6 +10,12 @@
 //! min_level = "privacy"          # optional: privacy (default) or integrity
 //! handshake_timeout = 10         # optional, seconds
 //! max_connections = 1024         # optional
+//! # Optional limits, on servers and clients alike (defaults shown):
+//! max_record_size = 65536        # largest record payload accepted, bytes
+//! max_handshake_message = 4096   # pre-authentication buffer: largest handshake message, bytes
+//! key_update_interval = 0        # records per key; 0 = automatic (at most 2^38 bytes per key)
+//! idle_timeout = 0               # seconds without traffic before a connection is dropped; 0 = never
+//! keepalive = 60                 # TCP keepalive idle seconds on tunnel sockets; 0 = off
 //!
 //! [[client]]
 //! listen = "127.0.0.1:6380"
@@ -32,6 +38,103 @@ use serde::Deserialize;
 use crate::keys;
 use crate::tunnel::{ClientService, DEFAULT_MAX_CONNECTIONS, Events, ServerService};
 
+/// Limits and liveness settings shared by servers and clients.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct TuningArgs {
+    /// Largest record payload accepted from the peer, in bytes (256 to 16 MiB - 64).
+    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+    max_record_size: usize,
+    /// Largest handshake message buffered before the peer is authenticated, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    max_handshake_message: usize,
+    /// Records protected under one key before the key is ratcheted; 0 = automatic.
+    #[arg(long, value_name = "RECORDS", default_value_t = 0)]
+    key_update_interval: u64,
+    /// Drop a connection after this many seconds without traffic either way; 0 = never.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    idle_timeout: f64,
+    /// TCP keepalive on tunnel sockets: seconds idle before probing; 0 = off. A peer that
+    /// vanished is detected after about this plus 3 probes 10 s apart.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    keepalive: f64,
+}
+
+impl TuningArgs {
+    pub(crate) fn resolve(&self) -> anyhow::Result<Tuning> {
+        Tuning::new(
+            self.max_record_size,
+            self.max_handshake_message,
+            self.key_update_interval,
+            self.idle_timeout,
+            self.keepalive,
+        )
+    }
+}
+
+/// Resolved limits and liveness settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Tuning {
+    pub(crate) max_record_size: usize,
+    pub(crate) max_handshake_message: usize,
+    pub(crate) key_update_interval: Option<u64>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) keepalive: Option<Duration>,
+}
+
+impl Tuning {
+    fn new(
+        record: usize,
+        handshake: usize,
+        interval: u64,
+        idle: f64,
+        keepalive: f64,
+    ) -> anyhow::Result<Self> {
+        if !(256..=(1 << 24) - 64).contains(&record) {
+            bail!(
+                "max_record_size {record}: expected 256 to {}",
+                (1 << 24) - 64
+            );
+        }
+        if !(256..=16 * 1024).contains(&handshake) {
+            bail!("max_handshake_message {handshake}: expected 256 to 16384");
+        }
+        let optional = |s: f64, what: &str| -> anyhow::Result<Option<Duration>> {
+            if s == 0.0 {
+                return Ok(None);
+            }
+            Duration::try_from_secs_f64(s)
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("{what} {s}: expected a number of seconds, 0 for off"))
+        };
+        Ok(Self {
+            max_record_size: record,
+            max_handshake_message: handshake,
+            key_update_interval: (interval != 0).then_some(interval),
+            idle_timeout: optional(idle, "idle_timeout")?,
+            keepalive: optional(keepalive, "keepalive")?,
+        })
+    }
+
+    fn apply(&self, limits: &mut handfast::Limits, handshake_timeout: Duration) {
+        limits.handshake_timeout = handshake_timeout;
+        limits.max_record_len = self.max_record_size;
+        limits.max_handshake_message = self.max_handshake_message;
+        limits.key_update_interval = self.key_update_interval;
+    }
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            max_record_size: 65536,
+            max_handshake_message: 4096,
+            key_update_interval: None,
+            idle_timeout: None,
+            keepalive: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
 /// A server tunnel as configured.
 #[derive(Debug)]
 pub(crate) struct ServerSpec {
@@ -43,6 +146,7 @@ pub(crate) struct ServerSpec {
     pub(crate) min_level: ProtectionLevel,
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) tuning: Tuning,
 }
 
 /// A client tunnel as configured.
@@ -55,6 +159,7 @@ pub(crate) struct ClientSpec {
     pub(crate) server_key: PathBuf,
     pub(crate) level: ProtectionLevel,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) tuning: Tuning,
 }
 
 impl ServerSpec {
@@ -68,7 +173,8 @@ impl ServerSpec {
         }
         let mut config = ServerConfig::new(Arc::new(NoiseMechanism::new(key, allow)))
             .with_min_level(self.min_level);
-        config.limits.handshake_timeout = self.handshake_timeout;
+        self.tuning
+            .apply(&mut config.limits, self.handshake_timeout);
         Ok(ServerService {
             name: self.name,
             listen: self.listen,
@@ -77,6 +183,7 @@ impl ServerSpec {
             max_connections: self.max_connections,
             allowed_keys,
             events: Events::default(),
+            tuning: self.tuning,
         })
     }
 }
@@ -90,7 +197,8 @@ impl ClientSpec {
         let mut config =
             ClientConfig::new(Arc::new(NoiseMechanism::new(key, TrustSet::from([server]))))
                 .with_level(self.level);
-        config.limits.handshake_timeout = self.handshake_timeout;
+        self.tuning
+            .apply(&mut config.limits, self.handshake_timeout);
         Ok(ClientService {
             name: self.name,
             listen: self.listen,
@@ -98,6 +206,7 @@ impl ClientSpec {
             config: Arc::new(config),
             server_fingerprint,
             events: Events::default(),
+            tuning: self.tuning,
         })
     }
 }
@@ -122,6 +231,11 @@ struct ServerEntry {
     min_level: Option<String>,
     handshake_timeout: Option<f64>,
     max_connections: Option<usize>,
+    max_record_size: Option<usize>,
+    max_handshake_message: Option<usize>,
+    key_update_interval: Option<u64>,
+    idle_timeout: Option<f64>,
+    keepalive: Option<f64>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -134,6 +248,11 @@ struct ClientEntry {
     server_key: PathBuf,
     level: Option<String>,
     handshake_timeout: Option<f64>,
+    max_record_size: Option<usize>,
+    max_handshake_message: Option<usize>,
+    key_update_interval: Option<u64>,
+    idle_timeout: Option<f64>,
+    keepalive: Option<f64>,
 }
 
 /// Parses and loads a configuration file.
@@ -150,6 +269,23 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<(Vec<ServerService>, Vec<Clien
         .map(ClientSpec::load)
         .collect::<Result<Vec<_>, _>>()?;
     Ok((servers, clients))
+}
+
+/// The limits of one `[[server]]` or `[[client]]` entry, defaults filled in.
+macro_rules! tuning_of {
+    ($entry:expr, $path:expr) => {{
+        let d = Tuning::default();
+        Tuning::new(
+            $entry.max_record_size.unwrap_or(d.max_record_size),
+            $entry
+                .max_handshake_message
+                .unwrap_or(d.max_handshake_message),
+            $entry.key_update_interval.unwrap_or(0),
+            $entry.idle_timeout.unwrap_or(0.0),
+            $entry.keepalive.unwrap_or(60.0),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", $path.display()))
+    }};
 }
 
 /// Parses a configuration file's text; relative paths are resolved against `path`'s folder.
@@ -190,6 +326,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> anyhow::Result<(Vec<ServerSpec>,
             min_level: level(s.min_level, "min_level")?,
             handshake_timeout: timeout(s.handshake_timeout)?,
             max_connections: s.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            tuning: tuning_of!(s, path)?,
         });
     }
     let mut clients = Vec::new();
@@ -202,6 +339,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> anyhow::Result<(Vec<ServerSpec>,
             server_key: resolve(c.server_key),
             level: level(c.level, "level")?,
             handshake_timeout: timeout(c.handshake_timeout)?,
+            tuning: tuning_of!(c, path)?,
         });
     }
     Ok((servers, clients))

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+use crate::config::Tuning;
 use crate::keys;
 use crate::tunnel::{self, ClientService, Events, ServerService, Service};
 
@@ -59,6 +60,7 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         max_connections: 64,
         allowed_keys: 1,
         events: Events::to(events_tx.clone()),
+        tuning: Tuning::default(),
     };
     tokio::spawn(tunnel::accept_loop(
         server_listener,
@@ -78,6 +80,7 @@ pub(crate) async fn run() -> anyhow::Result<()> {
             ),
             server_fingerprint: server_key.public_key("").fingerprint(),
             events: Events::default(),
+            tuning: Tuning::default(),
         })
     };
     let tapped = tap.addr.to_string();

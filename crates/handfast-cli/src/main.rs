@@ -60,6 +60,8 @@ enum Command {
         /// Connections served at once; more are refused.
         #[arg(long, value_name = "N", default_value_t = tunnel::DEFAULT_MAX_CONNECTIONS)]
         max_connections: usize,
+        #[command(flatten)]
+        tuning: config::TuningArgs,
     },
     /// Accept plain local connections and carry them to a handfast server.
     Client {
@@ -81,6 +83,8 @@ enum Command {
         /// Seconds the server has to complete the handshake.
         #[arg(long, value_name = "SECS", default_value_t = 10.0)]
         handshake_timeout: f64,
+        #[command(flatten)]
+        tuning: config::TuningArgs,
     },
     /// Run the servers and clients described in a TOML file.
     Run {
@@ -120,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             min_level,
             handshake_timeout,
             max_connections,
+            tuning,
         } => {
             let svc = config::ServerSpec {
                 name: "server".into(),
@@ -130,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 min_level,
                 handshake_timeout: seconds(handshake_timeout)?,
                 max_connections,
+                tuning: tuning.resolve()?,
             };
             runtime()?.block_on(tunnel::run(vec![svc.load()?], Vec::new()))
         }
@@ -140,6 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             server_key,
             level,
             handshake_timeout,
+            tuning,
         } => {
             let svc = config::ClientSpec {
                 name: "client".into(),
@@ -149,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 server_key,
                 level,
                 handshake_timeout: seconds(handshake_timeout)?,
+                tuning: tuning.resolve()?,
             };
             runtime()?.block_on(tunnel::run(Vec::new(), vec![svc.load()?]))
         }
@@ -160,7 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn seconds(s: f64) -> anyhow::Result<Duration> {
+pub(crate) fn seconds(s: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s)
         .ok()
         .filter(|d| !d.is_zero())

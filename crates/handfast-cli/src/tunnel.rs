@@ -15,6 +15,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use crate::config::Tuning;
+
 /// Connections a server serves at once unless configured otherwise.
 pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// How long open connections may finish after SIGINT/SIGTERM.
@@ -32,6 +34,7 @@ pub(crate) struct ServerService {
     pub(crate) max_connections: usize,
     pub(crate) allowed_keys: usize,
     pub(crate) events: Events,
+    pub(crate) tuning: Tuning,
 }
 
 /// A client tunnel, ready to run.
@@ -42,6 +45,7 @@ pub(crate) struct ClientService {
     pub(crate) config: Arc<ClientConfig>,
     pub(crate) server_fingerprint: String,
     pub(crate) events: Events,
+    pub(crate) tuning: Tuning,
 }
 
 /// Where connection events go besides the log: nowhere, except in the demo, which narrates
@@ -199,7 +203,7 @@ pub(crate) async fn accept_loop(
 }
 
 async fn serve_server_conn(id: u64, tcp: TcpStream, from: SocketAddr, svc: Arc<ServerService>) {
-    let _ = tcp.set_nodelay(true);
+    tune_tunnel_socket(&tcp, &svc.tuning);
     let start = Instant::now();
     let secure = match handfast_tokio::accept(tcp, svc.config.clone()).await {
         Ok(s) => s,
@@ -219,7 +223,7 @@ async fn serve_server_conn(id: u64, tcp: TcpStream, from: SocketAddr, svc: Arc<S
         }
     };
     let _ = backend.set_nodelay(true);
-    let outcome = pump(secure, backend).await;
+    let outcome = pump(secure, backend, svc.tuning.idle_timeout).await;
     outcome.log(&svc.events, id, start);
 }
 
@@ -236,7 +240,7 @@ async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc
             return reset(local);
         }
     };
-    let _ = tcp.set_nodelay(true);
+    tune_tunnel_socket(&tcp, &svc.tuning);
     let secure = match handfast_tokio::connect(tcp, svc.config.clone()).await {
         Ok(s) => s,
         Err(e) => {
@@ -249,8 +253,22 @@ async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc
         }
     };
     log_established(&svc.events, id, from, &secure);
-    let outcome = pump(secure, local).await;
+    let outcome = pump(secure, local, svc.tuning.idle_timeout).await;
     outcome.log(&svc.events, id, start);
+}
+
+/// No Nagle delay; TCP keepalive so that a peer that vanished without FIN or RST is found.
+fn tune_tunnel_socket(tcp: &TcpStream, tuning: &Tuning) {
+    let _ = tcp.set_nodelay(true);
+    if let Some(idle) = tuning.keepalive {
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(Duration::from_secs(10).min(idle))
+            .with_retries(3);
+        if let Err(e) = socket2::SockRef::from(tcp).set_tcp_keepalive(&ka) {
+            warn!("cannot enable TCP keepalive: {e}");
+        }
+    }
 }
 
 fn log_established<IO>(events: &Events, id: u64, from: SocketAddr, s: &handfast_tokio::Stream<IO>) {
@@ -305,6 +323,8 @@ enum Broken {
     Tunnel(io::Error),
     /// The plain side failed.
     Local(io::Error),
+    /// No traffic either way for the idle timeout.
+    Idle(Duration),
 }
 
 /// Copies both ways until both directions have closed cleanly, or one side fails.
@@ -315,12 +335,20 @@ enum Broken {
 /// clean end; it has received exactly the verified bytes before the failure. If the plain
 /// side fails, the tunnel is dropped without the authenticated close, and the far end resets
 /// its own application in turn.
-pub(crate) async fn pump<S>(mut secure: S, mut plain: TcpStream) -> Outcome
+pub(crate) async fn pump<S>(
+    mut secure: S,
+    mut plain: TcpStream,
+    idle_timeout: Option<Duration>,
+) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let sent = AtomicU64::new(0);
     let received = AtomicU64::new(0);
+    let origin = Instant::now();
+    // Milliseconds since `origin` of the last byte either way.
+    let last_activity = AtomicU64::new(0);
+    let touch = || last_activity.store(origin.elapsed().as_millis() as u64, Ordering::Relaxed);
     let result = {
         let (mut sr, mut sw) = tokio::io::split(&mut secure);
         let (mut pr, mut pw) = plain.split();
@@ -332,6 +360,7 @@ where
                     sw.shutdown().await.map_err(Broken::Tunnel)?;
                     return Ok::<_, Broken>(());
                 }
+                touch();
                 sw.write_all(&buf[..n]).await.map_err(Broken::Tunnel)?;
                 sw.flush().await.map_err(Broken::Tunnel)?;
                 sent.fetch_add(n as u64, Ordering::Relaxed);
@@ -345,11 +374,28 @@ where
                     pw.shutdown().await.map_err(Broken::Local)?;
                     return Ok::<_, Broken>(());
                 }
+                touch();
                 pw.write_all(&buf[..n]).await.map_err(Broken::Local)?;
                 received.fetch_add(n as u64, Ordering::Relaxed);
             }
         };
-        tokio::try_join!(up, down)
+        let idle = async {
+            let Some(limit) = idle_timeout else {
+                return std::future::pending::<Result<(), Broken>>().await;
+            };
+            loop {
+                let last = Duration::from_millis(last_activity.load(Ordering::Relaxed));
+                let quiet = origin.elapsed().saturating_sub(last);
+                if quiet >= limit {
+                    return Err(Broken::Idle(limit));
+                }
+                tokio::time::sleep(limit - quiet).await;
+            }
+        };
+        tokio::select! {
+            r = async { tokio::try_join!(up, down) } => r.map(|_| ()),
+            Err(e) = idle => Err(e),
+        }
     };
     let (reason, clean) = match result {
         Ok(_) => ("clean close".to_owned(), true),
@@ -360,6 +406,14 @@ where
         Err(Broken::Local(e)) => {
             drop(secure);
             (format!("local connection failed: {e}"), false)
+        }
+        Err(Broken::Idle(limit)) => {
+            reset(plain);
+            drop(secure);
+            (
+                format!("idle timeout: no traffic for {}s", limit.as_secs_f64()),
+                false,
+            )
         }
     };
     Outcome {
