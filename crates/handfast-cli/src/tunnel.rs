@@ -107,11 +107,28 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// Binds `addr`, naming it in the error.
+/// Pending connections the kernel may queue before `accept` (capped by `net.core.somaxconn`).
+/// Generous, so that a flood of strangers does not make honest clients wait for SYN
+/// retransmissions.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (the first address it resolves to), naming it in the error.
 pub(crate) async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
+    let context = || format!("cannot listen on {addr}");
+    let resolved = tokio::net::lookup_host(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))
+        .with_context(context)?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{addr}: resolves to no address"))
+        .with_context(context)?;
+    let socket = match resolved {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .with_context(context)?;
+    socket.set_reuseaddr(true).with_context(context)?;
+    socket.bind(resolved).with_context(context)?;
+    socket.listen(LISTEN_BACKLOG).with_context(context)
 }
 
 #[derive(Clone)]
@@ -223,8 +240,9 @@ async fn serve_server_conn(id: u64, tcp: TcpStream, from: SocketAddr, svc: Arc<S
         }
     };
     let _ = backend.set_nodelay(true);
-    let outcome = pump(secure, backend, svc.tuning.idle_timeout).await;
-    outcome.log(&svc.events, id, start);
+    let mut secure = secure;
+    let outcome = pump(&mut secure, backend, svc.tuning.idle_timeout).await;
+    outcome.log(&svc.events, id, start, secure.context().key_epochs());
 }
 
 async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc<ClientService>) {
@@ -253,8 +271,9 @@ async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc
         }
     };
     log_established(&svc.events, id, from, &secure);
-    let outcome = pump(secure, local, svc.tuning.idle_timeout).await;
-    outcome.log(&svc.events, id, start);
+    let mut secure = secure;
+    let outcome = pump(&mut secure, local, svc.tuning.idle_timeout).await;
+    outcome.log(&svc.events, id, start, secure.context().key_epochs());
 }
 
 /// No Nagle delay; TCP keepalive so that a peer that vanished without FIN or RST is found.
@@ -304,11 +323,14 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    fn log(&self, events: &Events, id: u64, start: Instant) {
+    fn log(&self, events: &Events, id: u64, start: Instant, (tx_epochs, rx_epochs): (u64, u64)) {
         let secs = start.elapsed().as_secs_f64();
         let msg = format!(
-            "conn={id} closed: sent={} received={} duration={secs:.3}s reason={}",
-            self.sent, self.received, self.reason
+            "conn={id} closed: sent={} received={} duration={secs:.3}s key_updates={} reason={}",
+            self.sent,
+            self.received,
+            tx_epochs + rx_epochs,
+            self.reason
         );
         if self.clean {
             events.info(msg)
@@ -333,10 +355,10 @@ enum Broken {
 /// into the tunnel, a FIN to the plain socket). If the tunnel fails — a record rejected, the
 /// connection cut — the plain socket is reset, so the application never mistakes it for a
 /// clean end; it has received exactly the verified bytes before the failure. If the plain
-/// side fails, the tunnel is dropped without the authenticated close, and the far end resets
-/// its own application in turn.
+/// side fails, the caller drops the tunnel without the authenticated close, and the far end
+/// resets its own application in turn.
 pub(crate) async fn pump<S>(
-    mut secure: S,
+    secure: &mut S,
     mut plain: TcpStream,
     idle_timeout: Option<Duration>,
 ) -> Outcome
@@ -350,7 +372,7 @@ where
     let last_activity = AtomicU64::new(0);
     let touch = || last_activity.store(origin.elapsed().as_millis() as u64, Ordering::Relaxed);
     let result = {
-        let (mut sr, mut sw) = tokio::io::split(&mut secure);
+        let (mut sr, mut sw) = tokio::io::split(&mut *secure);
         let (mut pr, mut pw) = plain.split();
         let up = async {
             let mut buf = vec![0u8; COPY_BUF];
@@ -403,13 +425,11 @@ where
             reset(plain);
             (tunnel_reason(&e), false)
         }
-        Err(Broken::Local(e)) => {
-            drop(secure);
-            (format!("local connection failed: {e}"), false)
-        }
+        // The caller drops the tunnel without the authenticated close, so the far end sees a
+        // cut connection and resets its own application.
+        Err(Broken::Local(e)) => (format!("local connection failed: {e}"), false),
         Err(Broken::Idle(limit)) => {
             reset(plain);
-            drop(secure);
             (
                 format!("idle timeout: no traffic for {}s", limit.as_secs_f64()),
                 false,

@@ -97,7 +97,8 @@ pub(crate) fn finished_mac(key: &[u8; HASH_LEN], hash: &[u8; HASH_LEN]) -> [u8; 
 /// Constant-time check of a peer's Finished MAC.
 pub(crate) fn verify_finished(key: &[u8; HASH_LEN], hash: &[u8; HASH_LEN], mac: &[u8]) -> bool {
     let k = hmac::Key::new(hmac::HMAC_SHA256, key);
-    hmac::verify(&k, hash, mac).is_ok()
+    // Fuzzing builds accept any Finished (see `RecordKey::open`); never in a real build.
+    hmac::verify(&k, hash, mac).is_ok() || cfg!(fuzzing)
 }
 
 /// The next traffic secret of the one-way ratchet. The old one cannot be computed from it.

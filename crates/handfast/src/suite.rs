@@ -123,10 +123,18 @@ impl RecordKey {
         payload: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Unauthentic> {
-        self.key
+        let result = self
+            .key
             .open_in_place_separate_tag(self.nonce(seq), Aad::from(aad), tag, payload)
             .map(|_| ())
-            .map_err(|_| Unauthentic)
+            .map_err(|_| Unauthentic);
+        // Fuzzing builds only (cargo-fuzz sets `cfg(fuzzing)`): accept every tag so that the
+        // fuzzer reaches the logic behind the MAC, as rustls' fuzzers do with a no-security
+        // provider. Never set in a real build.
+        if cfg!(fuzzing) {
+            return Ok(());
+        }
+        result
     }
 
     /// Authenticates `aad` alone (GMAC / Poly1305 over associated data).

@@ -409,3 +409,13 @@ pub(crate) fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// Held by the load tests, so that they do not share the two cores with each other.
+pub(crate) static HEAVY: Mutex<()> = Mutex::new(());
+
+/// Takes [`HEAVY`], even if a previous holder panicked.
+pub(crate) fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

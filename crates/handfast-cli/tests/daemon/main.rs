@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod fault;
 mod harness;
+mod load;
 mod redis;
 mod tunnel;

@@ -1,0 +1,228 @@
+//! Load against the real binary on loopback, bounded in count and time.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::fault::{fds, rss_kib, settle_fds};
+use crate::harness::{Daemon, Echo, Keys, data, exchange, heavy};
+
+fn pair(
+    keys: &Keys,
+    echo: &Echo,
+    server_extra: &[&str],
+    client_extra: &[&str],
+) -> (Daemon, Daemon) {
+    let (k, a, f) = (
+        keys.p("server.key"),
+        keys.p("clients.allow"),
+        echo.addr.to_string(),
+    );
+    let mut args = vec![
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward",
+        &f,
+        "--key",
+        &k,
+        "--allow",
+        &a,
+    ];
+    args.extend_from_slice(server_extra);
+    let s = Daemon::start(&args);
+    let (ck, sk, to) = (
+        keys.p("client.key"),
+        keys.p("server.key.pub"),
+        s.addr.to_string(),
+    );
+    let mut args = vec![
+        "client",
+        "--listen",
+        "127.0.0.1:0",
+        "--connect",
+        &to,
+        "--key",
+        &ck,
+        "--server-key",
+        &sk,
+    ];
+    args.extend_from_slice(client_extra);
+    let c = Daemon::start(&args);
+    (s, c)
+}
+
+#[test]
+fn a_thousand_concurrent_handshakes_without_a_failure() {
+    let _heavy = heavy();
+    let keys = Keys::new();
+    let echo = Echo::start();
+    let (s, c) = pair(&keys, &echo, &["--max-connections", "2000"], &[]);
+    let addr = c.addr;
+    let start = Instant::now();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..1000)
+        .map(|i| {
+            let failures = failures.clone();
+            thread::Builder::new()
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    let msg = format!("connection {i}");
+                    let (got, end) = exchange(addr, msg.as_bytes());
+                    if end.is_err() || got != msg.as_bytes() {
+                        failures.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    println!(
+        "1000 concurrent tunnelled connections in {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "{}",
+        s.log()
+            .lines()
+            .filter(|l| l.contains("WARN"))
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(s.wait_log("reason=clean close", 1000, Duration::from_secs(30)));
+    assert_eq!(echo.count(), 1000);
+}
+
+#[test]
+fn ten_thousand_connect_close_cycles_keep_memory_flat() {
+    let _heavy = heavy();
+    let keys = Keys::new();
+    let echo = Echo::start();
+    let (s, c) = pair(&keys, &echo, &[], &[]);
+    let cycles = |n: usize| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let addr = c.addr;
+                thread::spawn(move || {
+                    for _ in 0..n / 4 {
+                        let (got, end) = exchange(addr, b"x");
+                        assert!(end.is_ok() && got == b"x");
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+    };
+    cycles(1000); // warm up allocator arenas and runtime
+    let fds0 = settle_fds(s.pid(), fds(s.pid()));
+    let (s0, c0) = (rss_kib(s.pid()), rss_kib(c.pid()));
+    let start = Instant::now();
+    cycles(10_000);
+    let elapsed = start.elapsed();
+    assert!(s.wait_log("reason=clean close", 11_000, Duration::from_secs(30)));
+    let (s1, c1) = (rss_kib(s.pid()), rss_kib(c.pid()));
+    println!(
+        "10,000 connect/close cycles in {elapsed:?}: RSS server {s0} -> {s1} KiB, client {c0} -> {c1} KiB"
+    );
+    assert_eq!(settle_fds(s.pid(), fds0), fds0, "descriptors leaked");
+    assert!(
+        s1.saturating_sub(s0) < 8 * 1024,
+        "server RSS grew from {s0} to {s1} KiB"
+    );
+    assert!(
+        c1.saturating_sub(c0) < 8 * 1024,
+        "client RSS grew from {c0} to {c1} KiB"
+    );
+}
+
+#[test]
+fn honest_clients_stay_fast_during_a_flood_of_idle_and_garbage_connections() {
+    let _heavy = heavy();
+    let keys = Keys::new();
+    let echo = Echo::start();
+    let (s, c) = pair(&keys, &echo, &["--handshake-timeout", "2"], &[]);
+    let target = s.addr;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (0..4)
+        .map(|t| {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut idle = Vec::new();
+                let garbage = data(3000);
+                let mut i = 0usize;
+                while !stop.load(Ordering::SeqCst) && i < 2000 {
+                    if let Ok(mut tcp) = TcpStream::connect(target) {
+                        if (i + t).is_multiple_of(2) {
+                            idle.push(tcp); // says nothing, holds a slot until the deadline
+                        } else {
+                            let _ = tcp.write_all(&garbage[i % 100..]);
+                        }
+                    }
+                    i += 1;
+                    if idle.len() > 150 {
+                        idle.drain(..50);
+                    }
+                }
+                i
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for i in 0..200 {
+        let start = Instant::now();
+        let msg = format!("honest {i}");
+        let (got, end) = exchange(c.addr, msg.as_bytes());
+        assert!(
+            end.is_ok() && got == msg.as_bytes(),
+            "honest client {i} failed: {end:?}"
+        );
+        times.push(start.elapsed());
+    }
+    stop.store(true, Ordering::SeqCst);
+    let flood: usize = flooders.into_iter().map(|f| f.join().unwrap()).sum();
+    times.sort();
+    let p50 = times[times.len() / 2];
+    let p99 = times[times.len() * 99 / 100];
+    println!(
+        "honest connections during a flood of {flood} idle/garbage connections: p50 {p50:?}, p99 {p99:?}"
+    );
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
+    assert_eq!(echo.count(), 200, "garbage reached the backend");
+}
+
+#[test]
+fn long_transfer_across_many_key_updates_is_verified_end_to_end() {
+    let _heavy = heavy();
+    let keys = Keys::new();
+    let echo = Echo::start();
+    let tuning = ["--key-update-interval", "8"];
+    let (s, c) = pair(&keys, &echo, &tuning, &tuning);
+    let sent = data(48 << 20);
+    let start = Instant::now();
+    let (got, end) = exchange(c.addr, &sent);
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(got.len(), sent.len());
+    assert!(got == sent, "data differs");
+    assert!(s.wait_log("reason=clean close", 1, Duration::from_secs(5)));
+    let log = s.log();
+    let updates: u64 = log
+        .split("key_updates=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    println!(
+        "48 MiB each way in {:?} with {updates} key updates on the server",
+        start.elapsed()
+    );
+    assert!(updates >= 100, "only {updates} key updates:\n{log}");
+}
