@@ -3,6 +3,7 @@
 //! This library is the binary's implementation; its only public items are the entry point and
 //! a hook for the configuration fuzzer.
 
+mod bench;
 mod config;
 mod demo;
 mod keys;
@@ -96,6 +97,9 @@ enum Command {
     },
     /// Show the whole story in one process on loopback: no setup, no files.
     Demo,
+    /// Measure this machine: throughput per level and message size, handshakes per second,
+    /// overhead per record.
+    Bench,
 }
 
 /// The `handfast` command line: parses arguments, runs the command, prints errors.
@@ -169,6 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(tunnel::run(servers, clients))
         }
         Command::Demo => runtime()?.block_on(demo::run()),
+        Command::Bench => bench::run(),
     }
 }
 

@@ -359,12 +359,18 @@ enum Broken {
 /// resets its own application in turn.
 pub(crate) async fn pump<S>(
     secure: &mut S,
-    mut plain: TcpStream,
+    plain: TcpStream,
     idle_timeout: Option<Duration>,
 ) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // If this future is dropped before a clean end (shutdown's grace period ran out, the task
+    // was aborted), the plain connection is reset rather than closed with a FIN.
+    let mut guard = ResetOnDrop(Some(plain));
+    let Some(plain) = guard.0.as_mut() else {
+        unreachable!("the guard was just filled")
+    };
     let sent = AtomicU64::new(0);
     let received = AtomicU64::new(0);
     let origin = Instant::now();
@@ -420,22 +426,21 @@ where
         }
     };
     let (reason, clean) = match result {
-        Ok(_) => ("clean close".to_owned(), true),
-        Err(Broken::Tunnel(e)) => {
-            reset(plain);
-            (tunnel_reason(&e), false)
+        Ok(_) => {
+            guard.disarm();
+            ("clean close".to_owned(), true)
         }
+        Err(Broken::Tunnel(e)) => (tunnel_reason(&e), false),
         // The caller drops the tunnel without the authenticated close, so the far end sees a
         // cut connection and resets its own application.
         Err(Broken::Local(e)) => (format!("local connection failed: {e}"), false),
-        Err(Broken::Idle(limit)) => {
-            reset(plain);
-            (
-                format!("idle timeout: no traffic for {}s", limit.as_secs_f64()),
-                false,
-            )
-        }
+        Err(Broken::Idle(limit)) => (
+            format!("idle timeout: no traffic for {}s", limit.as_secs_f64()),
+            false,
+        ),
     };
+    // On every failure the guard resets the plain connection as it goes out of scope.
+    drop(guard);
     Outcome {
         sent: sent.into_inner(),
         received: received.into_inner(),
@@ -455,6 +460,23 @@ fn tunnel_reason(e: &io::Error) -> String {
         }
         Some(h) => format!("protocol error: {h}"),
         None => format!("tunnel failed: {e}"),
+    }
+}
+
+/// Resets the connection it holds when dropped, unless disarmed after a clean end.
+struct ResetOnDrop(Option<TcpStream>);
+
+impl ResetOnDrop {
+    fn disarm(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for ResetOnDrop {
+    fn drop(&mut self) {
+        if let Some(tcp) = self.0.take() {
+            reset(tcp);
+        }
     }
 }
 

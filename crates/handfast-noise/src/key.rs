@@ -9,8 +9,6 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use snow::params::DHChoice;
-use snow::resolvers::{CryptoResolver, DefaultResolver};
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
@@ -256,13 +254,7 @@ fn sanitize_comment(s: &str) -> String {
 }
 
 fn x25519_public(secret: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
-    let mut public = [0u8; KEY_LEN];
-    // The default resolver always provides Curve25519 (feature `use-curve25519`).
-    if let Some(mut dh) = DefaultResolver.resolve_dh(&DHChoice::Curve25519) {
-        dh.set(secret);
-        public.copy_from_slice(dh.pubkey());
-    }
-    public
+    crate::dh::public_key(secret)
 }
 
 #[cfg(unix)]

@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+mod dh;
 mod error;
 mod key;
 mod mechanism;

@@ -174,7 +174,8 @@ impl NoiseSession {
     }
 }
 
-/// snow's default primitives, with randomness from the handshake's caller-supplied entropy.
+/// snow's default hash and cipher, X25519 from aws-lc-rs, and randomness from the handshake's
+/// caller-supplied entropy.
 struct Resolver {
     entropy: Mutex<Option<Entropy>>,
 }
@@ -196,7 +197,10 @@ impl CryptoResolver for Resolver {
     }
 
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
-        DefaultResolver.resolve_dh(choice)
+        match choice {
+            DHChoice::Curve25519 => Some(Box::new(crate::dh::X25519Dh::default())),
+            _ => None,
+        }
     }
 
     fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {

@@ -30,6 +30,8 @@ pub struct Stream<IO> {
     ppos: usize,
     pend: usize,
     plevel: ProtectionLevel,
+    /// A verified record (possibly empty) not yet returned by `recv`.
+    pending: bool,
     read_state: ReadState,
     /// A sealed record (or close) not yet written, from `wpos`.
     wbuf: Vec<u8>,
@@ -72,6 +74,7 @@ impl<IO> Stream<IO> {
             ppos: 0,
             pend: 0,
             plevel: level,
+            pending: false,
             read_state: ReadState::Open,
             wbuf: Vec::new(),
             wpos: 0,
@@ -147,6 +150,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Stream<IO> {
             Ok(true) => {
                 let msg = self.rbuf[self.ppos..self.pend].to_vec();
                 self.ppos = self.pend;
+                self.pending = false;
                 Ok(Some((self.plevel, msg)))
             }
             Ok(false) => Ok(None),
@@ -155,10 +159,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Stream<IO> {
         }
     }
 
-    /// Makes a verified payload available: `true`, or `false` at the peer's clean close.
+    /// Makes a verified record available (`true`; its payload may be empty), or reports the
+    /// peer's clean close (`false`).
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Failure>> {
         loop {
-            if self.ppos < self.pend {
+            if self.pending {
                 return Poll::Ready(Ok(true));
             }
             match &self.read_state {
@@ -181,6 +186,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Stream<IO> {
                             self.plevel = level;
                             self.ppos = start + header;
                             self.pend = self.ppos + plen;
+                            self.pending = true;
                         }
                         Ok(_) => self.read_state = ReadState::Eof,
                         Err(e) => return Poll::Ready(Err(self.fail(Failure::Protocol(e)))),
@@ -251,15 +257,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<IO> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        match ready!(this.poll_fill(cx)) {
-            Ok(true) => {
-                let n = buf.remaining().min(this.pend - this.ppos);
-                buf.put_slice(&this.rbuf[this.ppos..this.ppos + n]);
-                this.ppos += n;
-                Poll::Ready(Ok(()))
+        loop {
+            match ready!(this.poll_fill(cx)) {
+                Ok(true) => {
+                    let n = buf.remaining().min(this.pend - this.ppos);
+                    buf.put_slice(&this.rbuf[this.ppos..this.ppos + n]);
+                    this.ppos += n;
+                    if this.ppos == this.pend {
+                        this.pending = false;
+                    }
+                    // An empty record carries nothing for a byte stream: read on.
+                    if n > 0 {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Ok(false) => return Poll::Ready(Ok(())),
+                Err(f) => return Poll::Ready(Err(f.to_io())),
             }
-            Ok(false) => Poll::Ready(Ok(())),
-            Err(f) => Poll::Ready(Err(f.to_io())),
         }
     }
 }
@@ -287,10 +301,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<IO> {
         this.ctx
             .seal_into(this.level, &buf[..n], &mut this.wbuf)
             .map_err(protocol_to_io)?;
-        // Start writing now; what does not fit stays queued for the next call or flush.
-        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
-            return Poll::Ready(Err(e));
-        }
+        // The bytes are sealed and queued: from here on they count as written. Start sending
+        // now; what does not fit, or a transport error, surfaces on the next call or flush
+        // (reporting it here would invite a retry that sends the bytes twice).
+        let _ = this.poll_drain(cx);
         Poll::Ready(Ok(n))
     }
 

@@ -117,6 +117,19 @@ async fn messages_carry_their_level() {
         s.recv().await.unwrap(),
         Some((ProtectionLevel::Privacy, b"encrypted".to_vec()))
     );
+    // An empty message is a message.
+    c.send(ProtectionLevel::Integrity, b"").await.unwrap();
+    c.send(ProtectionLevel::Integrity, b"after empty")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.recv().await.unwrap(),
+        Some((ProtectionLevel::Integrity, Vec::new()))
+    );
+    assert_eq!(
+        s.recv().await.unwrap(),
+        Some((ProtectionLevel::Integrity, b"after empty".to_vec()))
+    );
     c.shutdown().await.unwrap();
     assert_eq!(s.recv().await.unwrap(), None);
 }

@@ -109,6 +109,9 @@ impl Limits {
         if self.max_handshake_len >= 1 << 24 {
             return bad("max_handshake_len must be below 16 MiB");
         }
+        if self.max_sequence == u64::MAX {
+            return bad("max_sequence must be below 2^64 - 1 so that sequence numbers never wrap");
+        }
         let interval = self.effective_key_update_interval();
         if interval == 0 || (mode == Mode::Datagram && interval < REPLAY_WINDOW) {
             return bad(
