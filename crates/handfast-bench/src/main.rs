@@ -60,6 +60,12 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let start = Instant::now();
+    if args.iter().any(|a| a == "--handshakes-only") {
+        // For profiling the handshake alone.
+        let hs = median(plan, || handfast_side::handshakes(plan.round_time));
+        println!("handfast handshakes/s: {hs:.0}");
+        return Ok(());
+    }
     eprintln!(
         "measuring: {} rounds of {:?} per point",
         plan.rounds, plan.round_time

@@ -13,12 +13,28 @@ pub(crate) struct X25519Dh {
     secret: Zeroizing<[u8; LEN]>,
     public: [u8; LEN],
     key: Option<PrivateKey>,
+    /// A key pair whose public half is already known (the static key).
+    known: Option<(Zeroizing<[u8; LEN]>, [u8; LEN])>,
 }
 
 impl X25519Dh {
+    /// A `Dh` that skips recomputing `pair`'s public key when `pair`'s secret is set.
+    pub(crate) fn knowing(pair: ([u8; LEN], [u8; LEN])) -> Self {
+        Self {
+            known: Some((Zeroizing::new(pair.0), pair.1)),
+            ..Self::default()
+        }
+    }
+
     fn load(&mut self, secret: &[u8]) {
         self.secret.copy_from_slice(&secret[..LEN]);
         self.key = PrivateKey::from_private_key(&X25519, &self.secret[..]).ok();
+        if let Some((s, p)) = &self.known
+            && aws_lc_rs::constant_time::verify_slices_are_equal(&s[..], &self.secret[..]).is_ok()
+        {
+            self.public = *p;
+            return;
+        }
         self.public = self
             .key
             .as_ref()

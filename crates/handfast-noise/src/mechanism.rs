@@ -16,8 +16,9 @@ use crate::trust::TrustSet;
 
 const PATTERN: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
 const PROLOGUE: &[u8] = b"handfast v1 noise-xx";
-/// Largest Noise message (the protocol's limit).
-const MAX_MESSAGE: usize = 65_535;
+/// Largest Noise message this mechanism writes: XX's longest message with an empty payload is
+/// 96 bytes (e, encrypted s, tag).
+const MAX_OUTGOING: usize = 256;
 
 /// Noise `XX` with X25519 static keys: mutual authentication in three messages, both
 /// identities encrypted (hidden from passive observers), each side's static key checked
@@ -64,6 +65,10 @@ impl Mechanism for NoiseMechanism {
             .map_err(|e| MechanismError::Config(format!("noise parameters: {e}")))?;
         let resolver = Resolver {
             entropy: Mutex::new(Some(entropy)),
+            static_key: (
+                *self.key.secret_bytes(),
+                *self.key.public_key("").as_bytes(),
+            ),
         };
         let builder = snow::Builder::with_resolver(params, Box::new(resolver))
             .local_private_key(self.key.secret_bytes())
@@ -101,7 +106,8 @@ impl MechanismSession for NoiseSession {
             if self.state.is_my_turn() {
                 return Err(MechanismError::BadToken("token out of turn".into()));
             }
-            let mut payload = Zeroizing::new(vec![0u8; MAX_MESSAGE]);
+            // A payload is never longer than its message; ours are empty.
+            let mut payload = Zeroizing::new(vec![0u8; msg.len()]);
             let n = self
                 .state
                 .read_message(msg, &mut payload)
@@ -121,7 +127,7 @@ impl MechanismSession for NoiseSession {
         }
         let mut step = Step::default();
         if !self.state.is_handshake_finished() && self.state.is_my_turn() {
-            let mut out = vec![0u8; MAX_MESSAGE];
+            let mut out = vec![0u8; MAX_OUTGOING];
             let n = self
                 .state
                 .write_message(&[], &mut out)
@@ -178,6 +184,8 @@ impl NoiseSession {
 /// caller-supplied entropy.
 struct Resolver {
     entropy: Mutex<Option<Entropy>>,
+    /// This side's static key pair, so that snow's `set` need not recompute the public key.
+    static_key: ([u8; 32], [u8; 32]),
 }
 
 struct EntropyRng(Entropy);
@@ -198,7 +206,7 @@ impl CryptoResolver for Resolver {
 
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
         match choice {
-            DHChoice::Curve25519 => Some(Box::new(crate::dh::X25519Dh::default())),
+            DHChoice::Curve25519 => Some(Box::new(crate::dh::X25519Dh::knowing(self.static_key))),
             _ => None,
         }
     }
