@@ -169,18 +169,28 @@ fn handshake_rate(suite: CipherSuite) -> anyhow::Result<f64> {
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
-/// A one-line progress bar on stderr.
+/// A one-line progress bar on stderr, when stderr is a terminal.
 struct Progress {
     total: usize,
     done: usize,
+    shown: bool,
 }
 
 impl Progress {
     fn new(total: usize) -> Self {
-        Self { total, done: 0 }
+        use std::io::IsTerminal as _;
+        Self {
+            total,
+            done: 0,
+            shown: std::io::stderr().is_terminal(),
+        }
     }
 
     fn step(&mut self, what: &str) {
+        if !self.shown {
+            self.done += 1;
+            return;
+        }
         let width = 30;
         let filled = width * self.done / self.total;
         eprint!(
@@ -195,6 +205,9 @@ impl Progress {
     }
 
     fn done(&self) {
+        if !self.shown {
+            return;
+        }
         eprint!("\r{:<70}\r", "");
         let _ = std::io::stderr().flush();
     }

@@ -11,7 +11,7 @@
 //! handshake_timeout = 10         # optional, seconds
 //! max_connections = 1024         # optional
 //! # Optional limits, on servers and clients alike (defaults shown):
-//! max_record_size = 65536        # largest record payload accepted, bytes
+//! max_record_size = 262144       # largest record payload accepted, bytes
 //! max_handshake_message = 4096   # pre-authentication buffer: largest handshake message, bytes
 //! key_update_interval = 0        # records per key; 0 = automatic (at most 2^38 bytes per key)
 //! idle_timeout = 0               # seconds without traffic before a connection is dropped; 0 = never
@@ -38,11 +38,15 @@ use serde::Deserialize;
 use crate::keys;
 use crate::tunnel::{ClientService, DEFAULT_MAX_CONNECTIONS, Events, ServerService};
 
+/// Largest record payload accepted by default: large records keep bulk transfers limited by the
+/// cipher rather than by system calls.
+pub(crate) const DEFAULT_MAX_RECORD: usize = 256 * 1024;
+
 /// Limits and liveness settings shared by servers and clients.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct TuningArgs {
     /// Largest record payload accepted from the peer, in bytes (256 to 16 MiB - 64).
-    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_RECORD)]
     max_record_size: usize,
     /// Largest handshake message buffered before the peer is authenticated, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
@@ -126,7 +130,7 @@ impl Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Self {
-            max_record_size: 65536,
+            max_record_size: DEFAULT_MAX_RECORD,
             max_handshake_message: 4096,
             key_update_interval: None,
             idle_timeout: None,

@@ -21,7 +21,10 @@ use crate::config::Tuning;
 pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// How long open connections may finish after SIGINT/SIGTERM.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-const COPY_BUF: usize = 64 * 1024;
+/// Copy buffers start small (an idle connection holds little) and grow while reads fill them,
+/// up to the largest record, so that bulk transfers cost few system calls.
+const COPY_BUF_MIN: usize = 16 * 1024;
+const COPY_BUF_MAX: usize = 256 * 1024;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -381,7 +384,7 @@ where
         let (mut sr, mut sw) = tokio::io::split(&mut *secure);
         let (mut pr, mut pw) = plain.split();
         let up = async {
-            let mut buf = vec![0u8; COPY_BUF];
+            let mut buf = vec![0u8; COPY_BUF_MIN];
             loop {
                 let n = pr.read(&mut buf).await.map_err(Broken::Local)?;
                 if n == 0 {
@@ -392,10 +395,11 @@ where
                 sw.write_all(&buf[..n]).await.map_err(Broken::Tunnel)?;
                 sw.flush().await.map_err(Broken::Tunnel)?;
                 sent.fetch_add(n as u64, Ordering::Relaxed);
+                grow(&mut buf, n);
             }
         };
         let down = async {
-            let mut buf = vec![0u8; COPY_BUF];
+            let mut buf = vec![0u8; COPY_BUF_MIN];
             loop {
                 let n = sr.read(&mut buf).await.map_err(Broken::Tunnel)?;
                 if n == 0 {
@@ -405,6 +409,7 @@ where
                 touch();
                 pw.write_all(&buf[..n]).await.map_err(Broken::Local)?;
                 received.fetch_add(n as u64, Ordering::Relaxed);
+                grow(&mut buf, n);
             }
         };
         let idle = async {
@@ -446,6 +451,13 @@ where
         received: received.into_inner(),
         reason,
         clean,
+    }
+}
+
+/// Doubles a copy buffer that a read filled, up to [`COPY_BUF_MAX`].
+fn grow(buf: &mut Vec<u8>, filled: usize) {
+    if filled == buf.len() && buf.len() < COPY_BUF_MAX {
+        buf.resize(buf.len() * 2, 0);
     }
 }
 

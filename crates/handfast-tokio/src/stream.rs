@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use handfast::{ApiMisuse, Opened, ProtectionLevel, SecurityContext};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::error::{RecvError, SendError, protocol_to_io};
 
@@ -274,6 +274,30 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<IO> {
                 Ok(false) => return Poll::Ready(Ok(())),
                 Err(f) => return Poll::Ready(Err(f.to_io())),
             }
+        }
+    }
+}
+
+/// Verified plaintext straight from the record buffer, without a copy: `poll_fill_buf` returns
+/// the rest of the current record's payload; an empty slice means the peer's clean close.
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncBufRead for Stream<IO> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        loop {
+            match ready!(this.poll_fill(cx)) {
+                Ok(true) if this.ppos == this.pend => this.pending = false,
+                Ok(true) => return Poll::Ready(Ok(&this.rbuf[this.ppos..this.pend])),
+                Ok(false) => return Poll::Ready(Ok(&[])),
+                Err(f) => return Poll::Ready(Err(f.to_io())),
+            }
+        }
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        this.ppos = (this.ppos + amt).min(this.pend);
+        if this.ppos == this.pend {
+            this.pending = false;
         }
     }
 }

@@ -135,6 +135,24 @@ async fn messages_carry_their_level() {
 }
 
 #[tokio::test]
+async fn buffered_reads_come_straight_from_the_record() {
+    use tokio::io::AsyncBufReadExt;
+    let (mut c, mut s) = pair(ProtectionLevel::Privacy, None).await;
+    c.write_all(b"line one\nline two\n").await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut line = String::new();
+    s.read_line(&mut line).await.unwrap();
+    assert_eq!(line, "line one\n");
+    line.clear();
+    s.read_line(&mut line).await.unwrap();
+    assert_eq!(line, "line two\n");
+    assert!(
+        s.fill_buf().await.unwrap().is_empty(),
+        "clean end after the close"
+    );
+}
+
+#[tokio::test]
 async fn write_level_cannot_go_below_negotiated() {
     let (mut c, _s) = pair(ProtectionLevel::Privacy, None).await;
     assert!(c.set_write_level(ProtectionLevel::Integrity).is_err());

@@ -134,7 +134,13 @@ fn ten_thousand_connect_close_cycles_keep_memory_flat() {
     println!(
         "10,000 connect/close cycles in {elapsed:?}: RSS server {s0} -> {s1} KiB, client {c0} -> {c1} KiB"
     );
-    assert_eq!(settle_fds(s.pid(), fds0), fds0, "descriptors leaked");
+    // A leak would show thousands; a few may be in flight on a busy machine.
+    let fds1 = settle_fds(s.pid(), fds0);
+    println!("server descriptors: {fds0} before, {fds1} after");
+    assert!(
+        fds1 <= fds0 + 4,
+        "descriptors leaked: {fds0} before, {fds1} after"
+    );
     assert!(
         s1.saturating_sub(s0) < 8 * 1024,
         "server RSS grew from {s0} to {s1} KiB"
@@ -205,7 +211,7 @@ fn long_transfer_across_many_key_updates_is_verified_end_to_end() {
     let _heavy = heavy();
     let keys = Keys::new();
     let echo = Echo::start();
-    let tuning = ["--key-update-interval", "8"];
+    let tuning = ["--key-update-interval", "2"];
     let (s, c) = pair(&keys, &echo, &tuning, &tuning);
     let sent = data(48 << 20);
     let start = Instant::now();
