@@ -23,7 +23,7 @@ pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Copy buffers start small (an idle connection holds little) and grow while reads fill them,
 /// up to the largest record, so that bulk transfers cost few system calls.
-const COPY_BUF_MIN: usize = 16 * 1024;
+const COPY_BUF_MIN: usize = 4 * 1024;
 const COPY_BUF_MAX: usize = 256 * 1024;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -454,10 +454,14 @@ where
     }
 }
 
-/// Doubles a copy buffer that a read filled, up to [`COPY_BUF_MAX`].
+/// Doubles a copy buffer that a read filled, up to [`COPY_BUF_MAX`]; halves one that reads
+/// leave mostly empty, so that a connection that goes quiet gives its memory back.
 fn grow(buf: &mut Vec<u8>, filled: usize) {
     if filled == buf.len() && buf.len() < COPY_BUF_MAX {
         buf.resize(buf.len() * 2, 0);
+    } else if filled < buf.len() / 8 && buf.len() > COPY_BUF_MIN {
+        buf.truncate(buf.len() / 2);
+        buf.shrink_to_fit();
     }
 }
 

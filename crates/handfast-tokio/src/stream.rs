@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use crate::error::{RecvError, SendError, protocol_to_io};
 
 /// Smallest read buffer; grows to the size of the largest record seen.
-const MIN_READ: usize = 16 * 1024;
+const MIN_READ: usize = 4 * 1024;
 
 /// A mutually authenticated, protected byte stream.
 ///

@@ -232,3 +232,36 @@ fn long_transfer_across_many_key_updates_is_verified_end_to_end() {
     );
     assert!(updates >= 100, "only {updates} key updates:\n{log}");
 }
+
+#[test]
+fn memory_per_idle_tunnelled_connection() {
+    let _heavy = heavy();
+    let keys = Keys::new();
+    let echo = Echo::start();
+    let (s, c) = pair(&keys, &echo, &[], &[]);
+    assert!(exchange(c.addr, b"warm up").1.is_ok());
+    let (s0, c0) = (rss_kib(s.pid()), rss_kib(c.pid()));
+    let n = 500;
+    let mut idle = Vec::new();
+    for i in 0..n {
+        let mut tcp = TcpStream::connect(c.addr).unwrap();
+        // Each says something and gets its echo, then sits idle.
+        tcp.write_all(format!("hello {i}").as_bytes()).unwrap();
+        let mut buf = [0u8; 16];
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = std::io::Read::read(&mut tcp, &mut buf).unwrap();
+        idle.push(tcp);
+    }
+    assert!(s.wait_log("established", n + 1, Duration::from_secs(10)));
+    let (s1, c1) = (rss_kib(s.pid()), rss_kib(c.pid()));
+    let per_server = (s1.saturating_sub(s0)) as f64 / n as f64;
+    let per_client = (c1.saturating_sub(c0)) as f64 / n as f64;
+    println!(
+        "memory per idle tunnelled connection: server {per_server:.1} KiB, client {per_client:.1} KiB (RSS, beyond kernel socket buffers)"
+    );
+    assert!(
+        per_server <= 64.0 && per_client <= 64.0,
+        "server {per_server:.1} KiB, client {per_client:.1} KiB"
+    );
+    drop(idle);
+}
