@@ -3,14 +3,12 @@
 use std::sync::Arc;
 
 use super::message::{self, ClientHello, Message, ServerHello, VERSION};
-use super::{Negotiated, authorize, mechanism_error, min_interval};
+use super::{Negotiated, conclude, mechanism_error, min_interval};
 use crate::config::ClientConfig;
 use crate::context::SecurityContext;
 use crate::error::{Error, InvalidMessage, PeerMisbehaved, PolicyRejected};
 use crate::identity::PeerIdentity;
-use crate::key_schedule::{
-    HASH_LEN, KeySchedule, Secret, Transcript, finished_mac, verify_finished,
-};
+use crate::key_schedule::{HASH_LEN, Secret, Transcript, finished_mac, verify_finished};
 use crate::level::ProtectionLevel;
 use crate::mechanism::{Entropy, Mechanism, MechanismSession, Role};
 use crate::record::MAX_RECORD_LEN_LIMIT;
@@ -226,24 +224,16 @@ impl ExpectToken {
         if !step.done {
             return Ok(Next::Continue(State::ExpectToken(self)));
         }
-        let auth = self
-            .session
-            .finish()
-            .map_err(|e| mechanism_error(name, e))?;
-        authorize(&self.config.policy, &auth.peer)?;
-
-        let h_mech = self.transcript.current();
-        let schedule = KeySchedule::new(&auth.secret);
-        let (client_finished_key, server_finished_key) = schedule.finished_keys(&h_mech);
-        let mac = finished_mac(&client_finished_key, &h_mech);
+        let done = conclude(self.session, name, &self.config.policy, &self.transcript)?;
+        let mac = finished_mac(&done.client_finished_key, &done.h_mech);
         send(&message::finished(&mac), &mut self.transcript, out);
         let h_client_finished = self.transcript.current();
-        let (client_traffic, server_traffic) = schedule.traffic_secrets(&h_client_finished);
+        let (client_traffic, server_traffic) = done.schedule.traffic_secrets(&h_client_finished);
         Ok(Next::Continue(State::ExpectServerFinished(
             ExpectServerFinished {
                 negotiated: self.negotiated,
-                peer: auth.peer,
-                server_finished_key,
+                peer: done.peer,
+                server_finished_key: done.server_finished_key,
                 client_traffic,
                 server_traffic,
                 h_client_finished,

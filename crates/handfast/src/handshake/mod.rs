@@ -308,6 +308,38 @@ pub(crate) fn mechanism_error(name: &'static str, e: MechanismError) -> Error {
     }
 }
 
+/// Where both sides stand when their mechanism is done: the authorized peer, and the key
+/// schedule keyed by the mechanism's secret and the transcript through the last token.
+pub(crate) struct Concluded {
+    pub(crate) peer: PeerIdentity,
+    pub(crate) schedule: crate::key_schedule::KeySchedule,
+    pub(crate) h_mech: [u8; crate::key_schedule::HASH_LEN],
+    pub(crate) client_finished_key: crate::key_schedule::Secret,
+    pub(crate) server_finished_key: crate::key_schedule::Secret,
+}
+
+/// Takes a finished mechanism's result, authorizes the peer with `policy`, and derives the
+/// Finished keys.
+pub(crate) fn conclude(
+    session: Box<dyn crate::mechanism::MechanismSession>,
+    name: &'static str,
+    policy: &crate::policy::Policy,
+    transcript: &crate::key_schedule::Transcript,
+) -> Result<Concluded, Error> {
+    let auth = session.finish().map_err(|e| mechanism_error(name, e))?;
+    authorize(policy, &auth.peer)?;
+    let h_mech = transcript.current();
+    let schedule = crate::key_schedule::KeySchedule::new(&auth.secret);
+    let (client_finished_key, server_finished_key) = schedule.finished_keys(&h_mech);
+    Ok(Concluded {
+        peer: auth.peer,
+        schedule,
+        h_mech,
+        client_finished_key,
+        server_finished_key,
+    })
+}
+
 /// Runs the policy's authorization callback.
 pub(crate) fn authorize(policy: &crate::policy::Policy, peer: &PeerIdentity) -> Result<(), Error> {
     policy

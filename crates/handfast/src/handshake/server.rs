@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::client::unexpected;
 use super::message::{self, ClientHello, Message, ServerHello, VERSION};
-use super::{Negotiated, authorize, mechanism_error, min_interval};
+use super::{Negotiated, conclude, mechanism_error, min_interval};
 use crate::config::{Mode, ServerConfig};
 use crate::context::SecurityContext;
 use crate::error::{Error, PolicyRejected};
@@ -230,22 +230,15 @@ impl ExpectToken {
         if !step.done {
             return Ok(Next::Continue(State::ExpectToken(self)));
         }
-        let auth = self
-            .session
-            .finish()
-            .map_err(|e| mechanism_error(name, e))?;
-        authorize(&self.config.policy, &auth.peer)?;
-        let h_mech = self.transcript.current();
-        let schedule = KeySchedule::new(&auth.secret);
-        let (client_finished_key, server_finished_key) = schedule.finished_keys(&h_mech);
+        let done = conclude(self.session, name, &self.config.policy, &self.transcript)?;
         Ok(Next::Continue(State::ExpectClientFinished(
             ExpectClientFinished {
                 negotiated: self.negotiated,
-                peer: auth.peer,
-                schedule,
-                client_finished_key,
-                server_finished_key,
-                h_mech,
+                peer: done.peer,
+                schedule: done.schedule,
+                client_finished_key: done.client_finished_key,
+                server_finished_key: done.server_finished_key,
+                h_mech: done.h_mech,
                 transcript: self.transcript,
             },
         )))
