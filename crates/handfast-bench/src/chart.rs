@@ -15,6 +15,12 @@ pub(crate) fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
         .iter()
         .flat_map(|s| (0..SIZES.len()).map(|i| s.mb_per_sec(i)))
         .fold(1.0, f64::max);
+    let min = report
+        .series
+        .iter()
+        .flat_map(|s| (0..SIZES.len()).map(|i| s.mb_per_sec(i)))
+        .filter(|v| *v > 0.0)
+        .fold(max, f64::min);
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "seal + open throughput, one thread, in memory (MB/s)",
@@ -25,7 +31,7 @@ pub(crate) fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
         .y_label_area_size(70)
         .build_cartesian_2d(
             (SIZES[0] as f64..SIZES[SIZES.len() - 1] as f64).log_scale(),
-            (1.0..max * 2.0).log_scale(),
+            ((min / 2.0).max(1.0)..max * 2.0).log_scale(),
         )?;
     chart
         .configure_mesh()
