@@ -135,7 +135,7 @@ async fn messages_carry_their_level() {
 }
 
 #[tokio::test]
-async fn buffered_reads_come_straight_from_the_record() {
+async fn buffered_reads_deliver_lines_and_end_cleanly() {
     use tokio::io::AsyncBufReadExt;
     let (mut c, mut s) = pair(ProtectionLevel::Privacy, None).await;
     c.write_all(b"line one\nline two\n").await.unwrap();

@@ -17,12 +17,15 @@ pub(crate) fn fds(pid: u32) -> usize {
 
 /// Resident memory of a process, in KiB.
 pub(crate) fn rss_kib(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    let kib: usize = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_else(|| panic!("no VmRSS for process {pid}"));
+    assert!(kib > 0);
+    kib
 }
 
 /// Waits until `pid` has at most `baseline` descriptors open.
@@ -96,6 +99,7 @@ fn peers_dying_at_every_point_of_the_handshake_leave_nothing_behind() {
     let s = server(&keys, &echo.addr.to_string(), &["--handshake-timeout", "2"]);
     let c = client(&keys, &s.addr.to_string(), &[]);
     assert!(exchange(c.addr, b"warm up").1.is_ok());
+    assert!(s.wait_log("reason=clean close", 1, Duration::from_secs(5)));
     let baseline = settle_fds(s.pid(), fds(s.pid()));
     let flight = client_hello_flight();
     let mut cuts: Vec<usize> = vec![0, 1, 2, 3, 4, 5, 20, 40, 66, 67, 68, 100];
@@ -163,7 +167,7 @@ fn peer_killed_mid_transfer_resets_the_backend_and_leaks_nothing() {
         }
     });
     let s = server(&keys, &baddr.to_string(), &[]);
-    let baseline = fds(s.pid());
+    let baseline = settle_fds(s.pid(), fds(s.pid()));
     for round in 0..3 {
         let mut c = client(&keys, &s.addr.to_string(), &[]);
         let mut app = TcpStream::connect(c.addr).unwrap();
@@ -337,12 +341,22 @@ fn backend_that_never_reads_holds_memory_flat() {
         .unwrap();
     let chunk = data(256 * 1024);
     let mut written = 0usize;
-    while written < 512 << 20 {
+    let blocked = loop {
         match app.write(&chunk) {
             Ok(n) => written += n,
-            Err(_) => break, // blocked: backpressure reached the application
+            // Blocked: backpressure reached the application.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break true;
+            }
+            Err(e) => panic!("the tunnel failed instead of pushing back: {e}"),
         }
-    }
+        if written >= 512 << 20 {
+            break false;
+        }
+    };
+    assert!(blocked, "512 MiB accepted with a backend that never reads");
+    // Socket buffers on the way fill first: several hundred KiB at least.
+    assert!(written > 256 * 1024, "blocked after only {written} bytes");
     let (s1, c1) = (rss_kib(s.pid()), rss_kib(c.pid()));
     println!(
         "backpressure: application wrote {} KiB before blocking; RSS server {s0} -> {s1} KiB, client {c0} -> {c1} KiB",

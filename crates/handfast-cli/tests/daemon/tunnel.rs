@@ -15,6 +15,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn round_trip_several_megabytes_at_both_levels() {
+    let _heavy = crate::harness::heavy();
     for (min, level, expected) in [
         ("integrity", "integrity", "level=integrity"),
         ("privacy", "privacy", "level=privacy"),
@@ -97,7 +98,7 @@ fn unknown_client_is_refused_before_any_backend_connection() {
     );
     let (got, end) = exchange(s.client.addr, b"let me in");
     assert!(got.is_empty());
-    assert!(end.is_err() || got.is_empty(), "{end:?}");
+    assert_eq!(end.unwrap_err().kind(), ErrorKind::ConnectionReset);
     assert!(
         s.server.wait_log(
             "refused: peer not trusted: unknown key SHA256:",
@@ -213,8 +214,8 @@ fn flipped_byte_server_to_client_resets_with_exact_prefix() {
 
 #[test]
 fn inserted_bytes_reset_with_exact_prefix() {
-    // Inserted bytes shift the record boundaries: the next record fails its tag (or its header
-    // fails to parse).
+    // Inserted bytes shift the record boundaries: the next record fails its tag, or its header
+    // fails to parse.
     assert_reset_with_prefix(
         Mutation::Insert {
             dir: Dir::ToServer,
@@ -223,22 +224,6 @@ fn inserted_bytes_reset_with_exact_prefix() {
         },
         server,
         "reason=",
-    );
-    let s = Setup::new(
-        "privacy",
-        "privacy",
-        Some(Mutation::Insert {
-            dir: Dir::ToServer,
-            at: 500_000,
-            bytes: b"evil".to_vec(),
-        }),
-    );
-    let _ = exchange(s.client.addr, &data(2 * MB));
-    assert!(s.server.wait_log("closed", 1, Duration::from_secs(5)));
-    let log = s.server.log();
-    assert!(
-        log.contains("tampering detected") || log.contains("protocol error"),
-        "{log}"
     );
 }
 
@@ -276,6 +261,7 @@ fn half_close_in_both_directions() {
 
 #[test]
 fn two_hundred_concurrent_connections() {
+    let _heavy = crate::harness::heavy();
     let s = Setup::new("privacy", "privacy", None);
     let addr = s.client.addr;
     let workers: Vec<_> = (0..200)
@@ -302,6 +288,7 @@ fn two_hundred_concurrent_connections() {
 
 #[test]
 fn idle_handshakes_do_not_block_others_and_are_dropped_at_the_deadline() {
+    let _heavy = crate::harness::heavy();
     let s = Setup::with(
         "privacy",
         "privacy",
@@ -381,7 +368,7 @@ fn max_connections_is_enforced_with_a_log_line() {
 }
 
 #[test]
-fn sigterm_stops_accepting_and_exits_zero() {
+fn sigterm_stops_accepting_lets_open_connections_finish_and_exits_zero() {
     let keys = Keys::new();
     let echo = crate::harness::Echo::start();
     let mut server = Daemon::start(&[
@@ -395,15 +382,50 @@ fn sigterm_stops_accepting_and_exits_zero() {
         "--allow",
         &keys.p("clients.allow"),
     ]);
+    let client = Daemon::start(&[
+        "client",
+        "--listen",
+        "127.0.0.1:0",
+        "--connect",
+        &server.addr.to_string(),
+        "--key",
+        &keys.p("client.key"),
+        "--server-key",
+        &keys.p("server.key.pub"),
+    ]);
+    let mut open = TcpStream::connect(client.addr).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    open.write_all(b"before").unwrap();
+    let mut buf = [0u8; 6];
+    open.read_exact(&mut buf).unwrap();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = server.wait_exit(Duration::from_secs(10)).expect("exited");
+    assert!(server.wait_log("shutting down", 1, Duration::from_secs(5)));
+    // New connections are refused...
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        thread::sleep(Duration::from_millis(20));
+    }
+    // ...while the open one still works within the grace period.
+    open.write_all(b"during").unwrap();
+    open.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"during");
+    assert!(
+        server.wait_exit(Duration::from_millis(300)).is_none(),
+        "exited with a connection open"
+    );
+    open.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    open.read_to_end(&mut rest).unwrap();
+    let exit = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("exited after the last connection closed");
     assert!(exit.success(), "{exit:?}");
-    assert!(server.log().contains("shutting down"));
-    assert!(TcpStream::connect_timeout(&server.addr, Duration::from_millis(500)).is_err());
 }
 
 #[test]

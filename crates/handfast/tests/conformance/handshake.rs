@@ -46,7 +46,7 @@ fn defaults_are_privacy() {
 }
 
 #[test]
-fn client_minimum_is_enforced_even_if_server_claims_otherwise() {
+fn a_request_below_the_clients_own_minimum_is_refused_at_configuration() {
     // A client whose own minimum is privacy but which (mis)configured a lower request is
     // rejected at configuration time: a session can never start below its own minimum.
     let (mut c, s) = configs(Integrity, Integrity, Mode::Stream);
@@ -54,7 +54,7 @@ fn client_minimum_is_enforced_even_if_server_claims_otherwise() {
     let now = std::time::Instant::now();
     let err = handfast::Handshake::client(Arc::new(c), [0; 32], now).unwrap_err();
     assert!(matches!(err, Error::ApiMisuse(_)), "{err}");
-    drop(s);
+    let _ = s;
 }
 
 #[test]
@@ -137,11 +137,18 @@ fn authorization_callback_sees_identity_and_can_refuse() {
     );
 
     let (mut c, s) = configs(Privacy, Privacy, Mode::Stream);
-    c.policy = Policy::default().authorize_with(|peer| {
-        assert_eq!(peer.name(), "server");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    c.policy = Policy::default().authorize_with(move |peer| {
+        record.lock().unwrap().push(peer.name().to_owned());
         Ok(())
     });
     assert!(handshake(c, s).established());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec!["server".to_owned()],
+        "the client's callback ran once, on the server"
+    );
 }
 
 #[test]
@@ -197,7 +204,7 @@ fn both_suites_work() {
 
 /// A second mechanism number for the same Noise exchange, to exercise the fallback path.
 #[derive(Debug)]
-struct Renumbered(Arc<dyn Mechanism>, MechanismId);
+pub(crate) struct Renumbered(pub(crate) Arc<dyn Mechanism>, pub(crate) MechanismId);
 
 impl Mechanism for Renumbered {
     fn id(&self) -> MechanismId {

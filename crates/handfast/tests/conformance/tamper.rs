@@ -112,19 +112,33 @@ fn mitm_rewriting_suite_list_fails() {
 
 #[test]
 fn mitm_rewriting_mechanism_list_fails() {
-    let (c, s) = configs(Privacy, Privacy, Mode::Stream);
+    // The client offers Noise and a second mechanism; the server knows only Noise and picks it
+    // either way. The attacker renames the alternative: every choice still follows from what
+    // the server read, so only the transcript can tell.
+    let k = crate::pair::keys();
+    let (cm, sm) = crate::pair::noise_pair(&k.client, &k.server);
+    let mut c = handfast::ClientConfig::new(cm.clone());
+    c.mechanisms
+        .push(std::sync::Arc::new(crate::handshake::Renumbered(
+            cm,
+            handfast::MechanismId(0x7777),
+        )));
     let out = handshake_with(
         c,
-        s,
+        handfast::ServerConfig::new(sm),
         Some(Box::new(|dir, n, b: &mut Vec<u8>| {
             if dir == Dir::ToServer && n == 0 {
                 let at = 4 + 1 + 2 + 32 + 1;
-                assert_eq!(&b[at..at + 2], &[0, 1]);
-                b[at + 1] = 9;
+                assert_eq!(&b[at..at + 4], &[0, 1, 0x77, 0x77]);
+                b[at + 3] = 0x78;
             }
         })),
     );
     assert!(!out.established());
+    assert_eq!(
+        out.server.err(),
+        Some(PeerMisbehaved::TranscriptMismatch.into())
+    );
     assert!(out.client.is_err());
 }
 
@@ -139,6 +153,9 @@ fn mitm_rewriting_mode_or_record_size_fails() {
                 if dir == Dir::ToServer && n == 0 {
                     let suites_at = requested_level_offset(b) + 1;
                     let mode_at = suites_at + 1 + 2 * usize::from(b[suites_at]);
+                    assert_eq!(b[mode_at], 1, "stream mode byte");
+                    // max_record_len = 65536 = 00 01 00 00 follows the mode byte.
+                    assert_eq!(&b[mode_at + 1..mode_at + 5], &[0, 1, 0, 0]);
                     match field {
                         "mode" => b[mode_at] = 2,
                         _ => b[mode_at + 2] ^= 0x40,
@@ -147,7 +164,22 @@ fn mitm_rewriting_mode_or_record_size_fails() {
             })),
         );
         assert!(!out.established(), "{field}");
-        assert!(out.client.is_err(), "{field}");
+        // The server agrees to what it read; the client's own view differs: either it
+        // notices the echoed mode, or the Finished exchange does.
+        let caught = [&out.client, &out.server].iter().any(|r| {
+            matches!(
+                r,
+                Err(handfast::Error::PeerMisbehaved(
+                    PeerMisbehaved::TranscriptMismatch | PeerMisbehaved::Downgrade(_)
+                ))
+            )
+        });
+        assert!(
+            caught,
+            "{field}: {:?} / {:?}",
+            out.client.as_ref().err(),
+            out.server.as_ref().err()
+        );
     }
 }
 

@@ -28,6 +28,10 @@ fn check(name: &str, generated: &str) {
     if std::env::var_os("HANDFAST_REGENERATE_VECTORS").is_some() {
         std::fs::create_dir_all(vectors_dir()).unwrap();
         std::fs::write(&path, generated).unwrap();
+        eprintln!(
+            "REGENERATED {}: this run checks nothing; review the diff",
+            path.display()
+        );
     }
     let stored =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
