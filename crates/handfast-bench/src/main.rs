@@ -62,7 +62,11 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     if args.iter().any(|a| a == "--handshakes-only") {
         // For profiling the handshake alone.
-        let hs = median(plan, || handfast_side::handshakes(plan.round_time));
+        let hs = middle(
+            (0..plan.rounds)
+                .map(|_| handfast_side::handshakes(plan.round_time))
+                .collect(),
+        );
         println!("handfast handshakes/s: {hs:.0}");
         return Ok(());
     }
@@ -70,26 +74,62 @@ fn main() -> anyhow::Result<()> {
         "measuring: {} rounds of {:?} per point",
         plan.rounds, plan.round_time
     );
-    let series = vec![
-        measure("raw AES-256-GCM", plan, |size| {
-            raw::rate(size, raw::Op::Gcm, plan.round_time)
-        }),
-        measure("raw AES-256-GMAC", plan, |size| {
-            raw::rate(size, raw::Op::Gmac, plan.round_time)
-        }),
-        measure("handfast privacy", plan, |size| {
-            handfast_side::rate(size, handfast::ProtectionLevel::Privacy, plan.round_time)
-        }),
-        measure("handfast integrity", plan, |size| {
-            handfast_side::rate(size, handfast::ProtectionLevel::Integrity, plan.round_time)
-        }),
-        measure("rustls TLS 1.3", plan, |size| {
-            tls::rate(size, plan.round_time)
-        }),
+    // Warm up (CPU frequency, caches, allocator) so that the first series is not penalized.
+    let warm_up = if quick {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(2)
+    };
+    let _ = raw::rate(16 * 1024, raw::Op::Gcm, warm_up);
+    // Each round measures every contender once, in turn, so that the machine's noise falls on
+    // all of them alike; each point is the median over rounds.
+    type Contender = (&'static str, Box<dyn Fn(usize) -> anyhow::Result<f64>>);
+    let t = plan.round_time;
+    let contenders: Vec<Contender> = vec![
+        (
+            "raw AES-256-GCM",
+            Box::new(move |size| raw::rate(size, raw::Op::Gcm, t)),
+        ),
+        (
+            "raw AES-256-GMAC",
+            Box::new(move |size| raw::rate(size, raw::Op::Gmac, t)),
+        ),
+        (
+            "handfast privacy",
+            Box::new(move |size| handfast_side::rate(size, handfast::ProtectionLevel::Privacy, t)),
+        ),
+        (
+            "handfast integrity",
+            Box::new(move |size| {
+                handfast_side::rate(size, handfast::ProtectionLevel::Integrity, t)
+            }),
+        ),
+        ("rustls TLS 1.3", Box::new(move |size| tls::rate(size, t))),
     ];
+    let mut samples = vec![vec![Vec::new(); SIZES.len()]; contenders.len()];
+    for (k, &size) in SIZES.iter().enumerate() {
+        eprintln!("{size}-byte messages");
+        for _ in 0..plan.rounds {
+            for (c, (_, f)) in contenders.iter().enumerate() {
+                samples[c][k].push(f(size).unwrap_or(0.0));
+            }
+        }
+    }
+    let series = contenders
+        .iter()
+        .zip(samples)
+        .map(|((name, _), per_size)| Series {
+            name,
+            per_sec: per_size.into_iter().map(middle).collect(),
+        })
+        .collect();
     eprintln!("handshakes");
-    let hs_handfast = median(plan, || handfast_side::handshakes(plan.round_time));
-    let hs_rustls = median(plan, || tls::handshakes(plan.round_time));
+    let (mut hf, mut tl) = (Vec::new(), Vec::new());
+    for _ in 0..plan.rounds {
+        hf.push(handfast_side::handshakes(t));
+        tl.push(tls::handshakes(t));
+    }
+    let (hs_handfast, hs_rustls) = (middle(hf), middle(tl));
     let report = report::Report {
         series,
         hs_handfast,
@@ -109,23 +149,10 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn measure(
-    name: &'static str,
-    plan: Plan,
-    mut f: impl FnMut(usize) -> anyhow::Result<f64>,
-) -> Series {
-    eprintln!("{name}");
-    let per_sec = SIZES
-        .iter()
-        .map(|&size| median(plan, || f(size).unwrap_or(0.0)))
-        .collect();
-    Series { name, per_sec }
-}
-
-fn median(plan: Plan, mut f: impl FnMut() -> f64) -> f64 {
-    let mut v: Vec<f64> = (0..plan.rounds).map(|_| f()).collect();
+/// The median of some samples.
+fn middle(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Runs `f` in batches until `time` has passed; returns calls per second.
