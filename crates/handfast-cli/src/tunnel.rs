@@ -370,10 +370,11 @@ where
 {
     // If this future is dropped before a clean end (shutdown's grace period ran out, the task
     // was aborted), the plain connection is reset rather than closed with a FIN.
-    let mut guard = ResetOnDrop(Some(plain));
-    let Some(plain) = guard.0.as_mut() else {
-        unreachable!("the guard was just filled")
+    let mut guard = ResetOnDrop {
+        tcp: plain,
+        armed: true,
     };
+    let plain = &mut guard.tcp;
     let sent = AtomicU64::new(0);
     let received = AtomicU64::new(0);
     let origin = Instant::now();
@@ -480,18 +481,21 @@ fn tunnel_reason(e: &io::Error) -> String {
 }
 
 /// Resets the connection it holds when dropped, unless disarmed after a clean end.
-struct ResetOnDrop(Option<TcpStream>);
+struct ResetOnDrop {
+    tcp: TcpStream,
+    armed: bool,
+}
 
 impl ResetOnDrop {
     fn disarm(&mut self) {
-        drop(self.0.take());
+        self.armed = false;
     }
 }
 
 impl Drop for ResetOnDrop {
     fn drop(&mut self) {
-        if let Some(tcp) = self.0.take() {
-            reset(tcp);
+        if self.armed {
+            reset_on_close(&self.tcp);
         }
     }
 }
@@ -499,9 +503,14 @@ impl Drop for ResetOnDrop {
 /// Closes a TCP connection with a reset (SO_LINGER 0), so the application sees an error, not a
 /// clean end of stream.
 pub(crate) fn reset(tcp: TcpStream) {
+    reset_on_close(&tcp);
+    drop(tcp);
+}
+
+/// SO_LINGER 0: when the socket is closed, the kernel sends a reset instead of a FIN.
+fn reset_on_close(tcp: &TcpStream) {
     #[allow(deprecated)] // set_linger(0) is exactly the reset wanted here.
     let _ = tcp.set_linger(Some(Duration::ZERO));
-    drop(tcp);
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {

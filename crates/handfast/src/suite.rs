@@ -104,8 +104,10 @@ impl RecordKey {
 
     /// Encrypts `payload` in place, authenticating `aad` too; returns the tag.
     pub(crate) fn seal(&self, seq: u64, aad: &[u8], payload: &mut [u8]) -> [u8; TAG_LEN] {
-        // Sealing fails only for inputs beyond the AEAD's length limit (about 64 GiB); records
-        // are at most 16 MiB and associated data a record plus header.
+        // Sealing fails only for inputs beyond the AEAD's length limits (about 64 GiB of
+        // plaintext, far more of associated data): payloads are at most 16 MiB (a record) and
+        // associated data at most 4 GiB (a detached signature's message, checked in
+        // `SecurityContext::sign`).
         #[allow(clippy::expect_used)]
         let tag = self
             .key

@@ -49,12 +49,11 @@ fn defaults_are_privacy() {
 fn a_request_below_the_clients_own_minimum_is_refused_at_configuration() {
     // A client whose own minimum is privacy but which (mis)configured a lower request is
     // rejected at configuration time: a session can never start below its own minimum.
-    let (mut c, s) = configs(Integrity, Integrity, Mode::Stream);
+    let (mut c, _) = configs(Integrity, Integrity, Mode::Stream);
     c.policy.minimum = Privacy;
     let now = std::time::Instant::now();
     let err = handfast::Handshake::client(Arc::new(c), [0; 32], now).unwrap_err();
     assert!(matches!(err, Error::ApiMisuse(_)), "{err}");
-    let _ = s;
 }
 
 #[test]
