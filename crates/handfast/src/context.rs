@@ -11,6 +11,7 @@
 //! | [`peer`](SecurityContext::peer) | `SECPKG_ATTR_NAMES` | `src_name` of `gss_accept_sec_context` |
 //! | [`close`](SecurityContext::close) | — (TLS `close_notify`) | — |
 
+use crate::codec::get_u24;
 use crate::config::Mode;
 use crate::error::{ApiMisuse, Error, InvalidMessage, PeerMisbehaved};
 use crate::handshake::Negotiated;
@@ -450,12 +451,14 @@ impl SecurityContext {
         }
         let (kind, level) = record::parse_type(record[0])?;
         let body_len = record.len() - hl - TAG_LEN;
-        if self.negotiated.mode == Mode::Stream {
-            let exact = record::stream_record_len(record, self.negotiated.recv_max)?;
-            if exact != Some(record.len()) {
-                return Err(InvalidMessage::Malformed("record length").into());
-            }
-        } else if body_len > self.negotiated.recv_max {
+        // The type byte is parsed above; in stream mode the length field must describe exactly
+        // this record.
+        if self.negotiated.mode == Mode::Stream
+            && get_u24([record[1], record[2], record[3]]) != record.len() - STREAM_HEADER_LEN
+        {
+            return Err(InvalidMessage::Malformed("record length").into());
+        }
+        if body_len > self.negotiated.recv_max {
             return Err(InvalidMessage::RecordTooLarge {
                 len: body_len,
                 max: self.negotiated.recv_max,
