@@ -33,8 +33,7 @@ def write(target, name, data):
 flights = [bytes.fromhex(v) for v in lines("handshake.txt", "flight ")]
 write("handshake_server", "clienthello", b"\x00" + framed(flights[0]))
 write("handshake_server", "clienthello-then-finished", b"\x01" + framed(flights[0], flights[2]))
-write("handshake_client", "serverhello", b"\x00" + framed(flights[1]))
-write("handshake_client", "serverhello-then-finished", b"\x00" + framed(flights[1], flights[3]))
+write("handshake_client", "serverhello-and-finished", b"\x00" + framed(flights[1]))
 write("noise_tokens", "flight0", framed(flights[0]))
 write("noise_tokens", "flight0-flight2", framed(flights[0], flights[2]))
 

@@ -17,5 +17,5 @@ if ! python3 -c 'import cryptography' 2>/dev/null; then
     python3 -m pip install --quiet cryptography
 fi
 
-cargo test --workspace --locked
+HANDFAST_REQUIRE_PYTHON=1 cargo test --workspace --locked
 python3 tests/vectors/check.py

@@ -1,7 +1,8 @@
 #![no_main]
 //! Datagram records: any sequence of datagrams, with the replay window and key epochs.
 use handfast::vectors::dangerous_context_from_secrets;
-use handfast::{CipherSuite, Mode, ProtectionLevel, Role};
+use handfast::mechanism::Role;
+use handfast::{CipherSuite, Mode, ProtectionLevel};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

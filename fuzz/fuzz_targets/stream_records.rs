@@ -1,7 +1,8 @@
 #![no_main]
 //! The stream deframer and record layer: any byte stream after the handshake.
 use handfast::vectors::dangerous_context_from_secrets;
-use handfast::{CipherSuite, Mode, Opened, ProtectionLevel, Role};
+use handfast::mechanism::Role;
+use handfast::{CipherSuite, Mode, Opened, ProtectionLevel};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,20 +8,21 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use handfast::{
-    Authenticated, Capabilities, ClientConfig, Entropy, Handshake, Limits, Mechanism,
-    MechanismError, MechanismId, MechanismSession, Mode, PeerIdentity, ProtectionLevel, Role,
-    ServerConfig, Step,
+use handfast::mechanism::{
+    Authenticated, Binding, Capabilities, Entropy, Mechanism, MechanismError, MechanismId,
+    MechanismSession, PeerIdentity, Progress, Role, Step,
 };
+use handfast::{ClientConfig, Handshake, Limits, Mode, ProtectionLevel, ServerConfig};
 use handfast_noise::{NoiseMechanism, PrivateKey, TrustSet};
 
-/// A mechanism with no security at all: one token each way, then done.
+/// A mechanism with no security at all: one token each way (the server's last), then done.
 #[derive(Debug)]
 pub struct PassMechanism;
 
 struct PassSession {
     role: Role,
     steps: u8,
+    peer: PeerIdentity,
 }
 
 impl Mechanism for PassMechanism {
@@ -35,12 +36,16 @@ impl Mechanism for PassMechanism {
         Capabilities::SECRET_BASED
     }
     fn start(&self, role: Role, _: Entropy) -> Result<Box<dyn MechanismSession>, MechanismError> {
-        Ok(Box::new(PassSession { role, steps: 0 }))
+        Ok(Box::new(PassSession {
+            role,
+            steps: 0,
+            peer: PeerIdentity::new(MechanismId::NOISE_XX_25519, vec![1; 32], "fuzz"),
+        }))
     }
 }
 
 impl MechanismSession for PassSession {
-    fn step(&mut self, input: Option<&[u8]>) -> Result<Step, MechanismError> {
+    fn step(&mut self, input: Option<&[u8]>, _: &Binding) -> Result<Step, MechanismError> {
         self.steps += 1;
         if input.is_some_and(|t| t.first() == Some(&0xff)) {
             return Err(MechanismError::BadToken("rejected".into()));
@@ -48,22 +53,28 @@ impl MechanismSession for PassSession {
         Ok(match (self.role, self.steps) {
             (Role::Initiator, 1) => Step {
                 token: Some(b"hello".to_vec()),
-                done: false,
+                progress: Progress::Last,
             },
             (Role::Initiator, _) => Step {
                 token: None,
-                done: true,
+                progress: Progress::Done,
             },
             (Role::Responder, _) => Step {
                 token: Some(b"welcome".to_vec()),
-                done: true,
+                progress: Progress::Done,
             },
         })
     }
+    fn peer(&self) -> Option<&PeerIdentity> {
+        Some(&self.peer)
+    }
+    fn handshake_secret(&mut self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        Some(zeroize_vec(vec![9; 32]))
+    }
     fn finish(self: Box<Self>) -> Result<Authenticated, MechanismError> {
         Ok(Authenticated {
-            peer: PeerIdentity::new(MechanismId::NOISE_XX_25519, vec![1; 32], "fuzz"),
-            secret: zeroize_vec(vec![7; 64]),
+            peer: self.peer,
+            secret: Some(zeroize_vec(vec![7; 64])),
         })
     }
 }

@@ -472,6 +472,11 @@ fn tunnel_reason(e: &io::Error) -> String {
         .and_then(|inner| inner.downcast_ref::<handfast::Error>())
     {
         Some(h) if h.is_tampering() => format!("tampering detected: {h}"),
+        // The server refused this client's last handshake flight, after the client had
+        // verified the server and started sending (one round trip).
+        Some(handfast::Error::AlertReceived(alert)) => {
+            format!("refused by the peer after the handshake: {alert}")
+        }
         Some(handfast::Error::Truncated) => {
             "tunnel cut: connection ended without the authenticated close".into()
         }

@@ -2,9 +2,9 @@
 
 use std::sync::Mutex;
 
-use handfast::{
-    Authenticated, Capabilities, Entropy, Mechanism, MechanismError, MechanismId, MechanismSession,
-    PeerIdentity, Role, Step,
+use handfast::mechanism::{
+    Authenticated, Binding, Capabilities, Entropy, Mechanism, MechanismError, MechanismId,
+    MechanismSession, PeerIdentity, Progress, Role, Step,
 };
 use snow::params::{CipherChoice, DHChoice, HashChoice, NoiseParams};
 use snow::resolvers::{CryptoResolver, DefaultResolver};
@@ -15,7 +15,7 @@ use crate::key::PrivateKey;
 use crate::trust::TrustSet;
 
 const PATTERN: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
-const PROLOGUE: &[u8] = b"handfast v1 noise-xx";
+const PROLOGUE: &[u8] = b"handfast v2 noise-xx";
 /// Largest Noise message this mechanism writes: XX's longest message with an empty payload is
 /// 96 bytes (e, encrypted s, tag).
 const MAX_OUTGOING: usize = 256;
@@ -83,6 +83,8 @@ impl Mechanism for NoiseMechanism {
             state,
             trust: self.trust.clone(),
             peer: None,
+            handshake_secret: None,
+            messages: 0,
             done: false,
         }))
     }
@@ -92,11 +94,21 @@ struct NoiseSession {
     state: snow::HandshakeState,
     trust: TrustSet,
     peer: Option<PeerIdentity>,
+    /// The Noise split after the server's message (`ee`, `es` mixed in): it keys the server's
+    /// Finished, which travels with that message.
+    handshake_secret: Option<Zeroizing<Vec<u8>>>,
+    /// Noise messages read and written so far.
+    messages: usize,
     done: bool,
 }
 
+/// Noise XX's three messages: `-> e`, `<- e, ee, s, es`, `-> s, se`.
+const SERVER_MESSAGE: usize = 2;
+
 impl MechanismSession for NoiseSession {
-    fn step(&mut self, input: Option<&[u8]>) -> Result<Step, MechanismError> {
+    /// Noise authenticates its own messages; handfast's transcript (which contains them) is
+    /// confirmed by the Finished messages, so the binding is not needed here.
+    fn step(&mut self, input: Option<&[u8]>, _binding: &Binding) -> Result<Step, MechanismError> {
         if self.done {
             return Err(MechanismError::Config(
                 "noise handshake already complete".into(),
@@ -115,6 +127,7 @@ impl MechanismSession for NoiseSession {
             if n != 0 {
                 return Err(MechanismError::BadToken("unexpected noise payload".into()));
             }
+            self.messages += 1;
             // Check the peer's static key as soon as it is known: a client refuses an
             // unpinned server before revealing its own identity in the next message.
             if self.peer.is_none()
@@ -122,10 +135,14 @@ impl MechanismSession for NoiseSession {
             {
                 self.peer = Some(self.authorize(remote)?);
             }
+            // The client has just read the server's message.
+            if self.messages == SERVER_MESSAGE {
+                self.capture_handshake_secret();
+            }
         } else if !self.state.is_my_turn() {
             return Err(MechanismError::BadToken("missing token".into()));
         }
-        let mut step = Step::default();
+        let mut token = None;
         if !self.state.is_handshake_finished() && self.state.is_my_turn() {
             let mut out = vec![0u8; MAX_OUTGOING];
             let n = self
@@ -133,13 +150,36 @@ impl MechanismSession for NoiseSession {
                 .write_message(&[], &mut out)
                 .map_err(|e| MechanismError::BadToken(format!("noise: {e}")))?;
             out.truncate(n);
-            step.token = Some(out);
+            token = Some(out);
+            self.messages += 1;
+            // The server has just written its message, its last.
+            if self.messages == SERVER_MESSAGE {
+                self.capture_handshake_secret();
+                return Ok(Step {
+                    token,
+                    progress: Progress::Last,
+                });
+            }
         }
         if self.state.is_handshake_finished() {
             self.done = true;
-            step.done = true;
+            return Ok(Step {
+                token,
+                progress: Progress::Done,
+            });
         }
-        Ok(step)
+        Ok(Step {
+            token,
+            progress: Progress::Continue,
+        })
+    }
+
+    fn peer(&self) -> Option<&PeerIdentity> {
+        self.peer.as_ref()
+    }
+
+    fn handshake_secret(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        self.handshake_secret.take()
     }
 
     fn finish(mut self: Box<Self>) -> Result<Authenticated, MechanismError> {
@@ -152,16 +192,28 @@ impl MechanismSession for NoiseSession {
             .peer
             .take()
             .ok_or_else(|| MechanismError::Config("noise peer unknown".into()))?;
+        Ok(Authenticated {
+            peer,
+            secret: Some(self.split()),
+        })
+    }
+}
+
+impl NoiseSession {
+    /// The 64-byte concatenation of Noise's `Split()` outputs at this point of the handshake.
+    fn split(&mut self) -> Zeroizing<Vec<u8>> {
         let (k1, k2) = self.state.dangerously_get_raw_split();
         let (k1, k2) = (Zeroizing::new(k1), Zeroizing::new(k2));
         let mut secret = Zeroizing::new(Vec::with_capacity(64));
         secret.extend_from_slice(&k1[..]);
         secret.extend_from_slice(&k2[..]);
-        Ok(Authenticated { peer, secret })
+        secret
     }
-}
 
-impl NoiseSession {
+    fn capture_handshake_secret(&mut self) {
+        self.handshake_secret = Some(self.split());
+    }
+
     fn authorize(&self, remote: &[u8]) -> Result<PeerIdentity, MechanismError> {
         match self.trust.get(remote) {
             Some(key) => Ok(PeerIdentity::new(

@@ -25,15 +25,15 @@ pub async fn connect<IO>(io: IO, config: Arc<ClientConfig>) -> Result<Stream<IO>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let timeout = config.limits.handshake_timeout;
     let hs = Handshake::client(config, os_entropy()?, Instant::now())?;
-    drive(io, hs, timeout).await
+    drive(io, hs).await
 }
 
 /// Runs the server side of the handshake over `io` and returns the protected stream.
 ///
 /// The client is authenticated and authorized before this returns: no application byte can be
-/// read from or written to an unauthenticated peer.
+/// read from or written to an unauthenticated peer. Records the client sent with its last
+/// handshake flight wait in the stream, unread, until then.
 ///
 /// # Errors
 /// As [`connect`].
@@ -41,68 +41,73 @@ pub async fn accept<IO>(io: IO, config: Arc<ServerConfig>) -> Result<Stream<IO>,
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let timeout = config.limits.handshake_timeout;
     let hs = Handshake::server(config, os_entropy()?, Instant::now())?;
-    drive(io, hs, timeout).await
+    drive(io, hs).await
 }
 
-async fn drive<IO>(
-    mut io: IO,
-    mut hs: Handshake,
-    timeout: std::time::Duration,
-) -> Result<Stream<IO>, HandshakeError>
+/// Runs the handshake until it completes, fails, or passes its own deadline
+/// ([`Handshake::deadline`]), at which point its timeout handler queues the alert.
+async fn drive<IO>(mut io: IO, mut hs: Handshake) -> Result<Stream<IO>, HandshakeError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
+    let deadline = tokio::time::Instant::from_std(hs.deadline());
     let mut buf = [0u8; PRE_AUTH_READ];
-    let result = tokio::time::timeout(timeout, async {
-        loop {
-            let out = hs.take_output();
-            if !out.is_empty() {
-                io.write_all(&out).await?;
-                io.flush().await?;
-            }
-            if !hs.is_in_progress() {
-                return Ok(Vec::new());
-            }
-            let n = io.read(&mut buf).await?;
-            if n == 0 {
-                return Err(HandshakeError::Closed);
-            }
-            match hs.handle_input(&buf[..n]) {
-                Ok(used) if hs.is_complete() => {
-                    let out = hs.take_output();
-                    io.write_all(&out).await?;
-                    io.flush().await?;
-                    return Ok(buf[used..n].to_vec());
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    // Tell the peer, coarsely; then report the detail locally.
-                    let alert = hs.take_output();
-                    let _ = io.write_all(&alert).await;
-                    let _ = io.flush().await;
-                    return Err(e.into());
-                }
+    let mut leftover = Vec::new();
+    loop {
+        let out = hs.take_output();
+        if !out.is_empty() {
+            match tokio::time::timeout_at(deadline, write_flight(&mut io, &out)).await {
+                Ok(result) => result?,
+                Err(_elapsed) => return Err(timed_out(&mut io, &mut hs).await),
             }
         }
-    })
-    .await;
-    let leftover = match result {
-        Ok(Ok(leftover)) => leftover,
-        Ok(Err(e)) => return Err(e),
-        Err(_elapsed) => {
-            let _ = hs.handle_timeout(Instant::now() + timeout);
-            let alert = hs.take_output();
-            let _ =
-                tokio::time::timeout(std::time::Duration::from_millis(100), io.write_all(&alert))
-                    .await;
-            return Err(HandshakeError::Timeout);
+        if hs.is_complete() {
+            break;
         }
-    };
+        let n = tokio::select! {
+            read = io.read(&mut buf) => read?,
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(timed_out(&mut io, &mut hs).await);
+            }
+        };
+        if n == 0 {
+            return Err(HandshakeError::Closed);
+        }
+        match hs.handle_input(&buf[..n]) {
+            Ok(used) if hs.is_complete() => leftover = buf[used..n].to_vec(),
+            Ok(_) => {}
+            Err(e) => {
+                // Tell the peer, coarsely (bounded: a peer that does not read is not waited
+                // for); then report the detail locally.
+                let alert = hs.take_output();
+                let _ = tokio::time::timeout(ALERT_GRACE, write_flight(&mut io, &alert)).await;
+                return Err(e.into());
+            }
+        }
+    }
     let ctx = hs.into_context()?;
     Ok(Stream::new(io, ctx, leftover))
 }
+
+async fn write_flight<IO: AsyncWrite + Unpin>(io: &mut IO, bytes: &[u8]) -> std::io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
+}
+
+/// The deadline passed: the handshake's own timeout handler fails it and queues the alert.
+async fn timed_out<IO: AsyncWrite + Unpin>(io: &mut IO, hs: &mut Handshake) -> HandshakeError {
+    let err = hs.handle_timeout(Instant::now()).err();
+    let alert = hs.take_output();
+    let _ = tokio::time::timeout(ALERT_GRACE, write_flight(io, &alert)).await;
+    match err {
+        Some(handfast::Error::HandshakeTimeout) | None => HandshakeError::Timeout,
+        Some(e) => e.into(),
+    }
+}
+
+/// How long a failing handshake waits to deliver its alert.
+const ALERT_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// 32 bytes from the operating system's random source.
 pub(crate) fn os_entropy() -> std::io::Result<[u8; 32]> {

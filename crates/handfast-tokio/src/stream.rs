@@ -188,7 +188,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Stream<IO> {
                             self.pend = self.ppos + plen;
                             self.pending = true;
                         }
-                        Ok(_) => self.read_state = ReadState::Eof,
+                        Ok(_) => {
+                            // The peer's authenticated close ends its direction: anything
+                            // after it in the stream did not come from the peer's session.
+                            if start + len < self.rend {
+                                let e =
+                                    handfast::Error::from(handfast::PeerMisbehaved::DataAfterClose);
+                                return Poll::Ready(Err(self.fail(Failure::Protocol(e))));
+                            }
+                            self.read_state = ReadState::Eof;
+                        }
                         Err(e) => return Poll::Ready(Err(self.fail(Failure::Protocol(e)))),
                     }
                     self.rpos += len;

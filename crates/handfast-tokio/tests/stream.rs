@@ -230,3 +230,23 @@ async fn untrusted_server_is_refused() {
     assert!(err.to_string().contains("peer not trusted"), "{err}");
     assert!(server.await.unwrap().is_err());
 }
+
+#[tokio::test]
+async fn bytes_after_the_authenticated_close_are_an_error() {
+    // The relay appends bytes right after the client's close record (privacy close: 0x32,
+    // length 16, then the 16-byte tag), in the same chunk.
+    let alter = Box::new(|_offset: usize, chunk: &mut Vec<u8>| {
+        let n = chunk.len();
+        if n >= 20 && chunk[n - 20..n - 16] == [0x32, 0, 0, 16] {
+            chunk.extend_from_slice(&[0x22, 0, 0, 20]);
+        }
+    });
+    let (mut c, mut s) = pair(ProtectionLevel::Privacy, Some(alter)).await;
+    c.write_all(b"all of it").await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    let err = s.read_to_end(&mut got).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    assert!(err.to_string().contains("after close"), "{err}");
+    assert_eq!(got, b"all of it");
+}

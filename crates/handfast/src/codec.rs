@@ -59,17 +59,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Writes a 24-bit big-endian length. The caller guarantees `n < 2^24`.
-pub(crate) fn put_u24(out: &mut Vec<u8>, n: usize) {
-    debug_assert!(n < 1 << 24);
-    out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-}
-
-/// Reads a 24-bit big-endian length from exactly three bytes.
-pub(crate) fn get_u24(b: [u8; 3]) -> usize {
-    (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,14 +71,5 @@ mod tests {
         let mut r = Reader::new(&[1, 2, 3], "test");
         assert_eq!(r.u8(), Ok(1));
         assert_eq!(r.finish(), Err(InvalidMessage::Malformed("test")));
-    }
-
-    #[test]
-    fn u24_round_trips() {
-        for n in [0usize, 1, 255, 256, 65_535, 65_536, (1 << 24) - 1] {
-            let mut v = Vec::new();
-            put_u24(&mut v, n);
-            assert_eq!(get_u24([v[0], v[1], v[2]]), n);
-        }
     }
 }

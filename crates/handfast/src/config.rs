@@ -7,46 +7,8 @@ use crate::error::{ApiMisuse, Error};
 use crate::level::ProtectionLevel;
 use crate::mechanism::Mechanism;
 use crate::policy::Policy;
-use crate::record::{MAX_RECORD_LEN_LIMIT, REPLAY_WINDOW};
+use crate::record::{MAX_RECORD_LEN_LIMIT, Mode, max_key_update_interval};
 use crate::suite::CipherSuite;
-
-/// How records travel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Mode {
-    /// A reliable ordered byte stream (TCP, a pipe). Implicit sequence numbers; any gap,
-    /// duplicate or reordering is fatal.
-    #[default]
-    Stream,
-    /// Unreliable datagrams (UDP, a queue). Explicit sequence numbers and a replay window;
-    /// a bad record is dropped and the session goes on.
-    Datagram,
-}
-
-impl Mode {
-    /// `"stream"` or `"datagram"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stream => "stream",
-            Self::Datagram => "datagram",
-        }
-    }
-
-    pub(crate) fn to_wire(self) -> u8 {
-        match self {
-            Self::Stream => 1,
-            Self::Datagram => 2,
-        }
-    }
-
-    pub(crate) fn from_wire(code: u8) -> Option<Self> {
-        match code {
-            1 => Some(Self::Stream),
-            2 => Some(Self::Datagram),
-            _ => None,
-        }
-    }
-}
 
 /// Sizes and counts that bound memory and key use. All have safe defaults; tests lower them to
 /// reach them in milliseconds.
@@ -63,7 +25,10 @@ pub struct Limits {
     pub max_handshake_len: usize,
     /// Records sent under one key before the one-way ratchet replaces it. `None` derives it from
     /// `max_record_len` so that no key protects more than 2^38 bytes or 2^24 records (well under
-    /// AES-GCM's limits). The two sides use the smaller of their values.
+    /// AES-GCM's limits). The two sides use the smaller of their values, further capped so that
+    /// the larger of the two record sizes keeps that bound. At least 1024 in stream mode and
+    /// 2048 (the replay window) in datagram mode, so that a peer cannot make this side ratchet
+    /// on every record.
     pub key_update_interval: Option<u64>,
     /// The handshake must complete within this time of its start.
     pub handshake_timeout: Duration,
@@ -92,10 +57,8 @@ impl Default for Limits {
 impl Limits {
     /// The key-update interval this side proposes.
     pub fn effective_key_update_interval(&self) -> u64 {
-        self.key_update_interval.unwrap_or_else(|| {
-            let by_bytes = (1u64 << 38) / (self.max_record_len.max(1) as u64);
-            by_bytes.clamp(1, 1 << 24)
-        })
+        self.key_update_interval
+            .unwrap_or_else(|| max_key_update_interval(self.max_record_len))
     }
 
     pub(crate) fn validate(&self, mode: Mode) -> Result<(), Error> {
@@ -113,9 +76,16 @@ impl Limits {
             return bad("max_sequence must be below 2^64 - 1 so that sequence numbers never wrap");
         }
         let interval = self.effective_key_update_interval();
-        if interval == 0 || (mode == Mode::Datagram && interval < REPLAY_WINDOW) {
+        if interval < mode.min_key_update_interval() {
             return bad(
-                "key_update_interval must be at least 1 (stream) or the replay window (datagram)",
+                "key_update_interval must be at least 1024 (stream) or 2048, the replay window \
+                 (datagram)",
+            );
+        }
+        if interval > max_key_update_interval(self.max_record_len) {
+            return bad(
+                "key_update_interval must keep each key under 2^38 bytes and 2^24 records at \
+                 max_record_len",
             );
         }
         Ok(())
@@ -173,6 +143,22 @@ impl ClientConfig {
         if self.level < self.policy.minimum {
             return bad("the requested level is below the client's own minimum");
         }
+        if self.mechanisms.iter().any(|m| !m.capabilities().mutual) {
+            return bad("every mechanism must authenticate both sides (Capabilities::mutual)");
+        }
+        if !self
+            .mechanisms
+            .iter()
+            .any(|m| m.capabilities().supports(self.level, self.mode))
+        {
+            return bad("no offered mechanism supports the requested level and mode");
+        }
+        let mut ids: Vec<_> = self.mechanisms.iter().map(|m| m.id()).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != self.mechanisms.len() {
+            return bad("a mechanism is offered twice");
+        }
         self.limits.validate(self.mode)
     }
 }
@@ -218,6 +204,9 @@ impl ServerConfig {
         }
         if self.suites.is_empty() || self.modes.is_empty() {
             return bad("a server needs at least one suite and one mode");
+        }
+        if self.mechanisms.iter().any(|m| !m.capabilities().mutual) {
+            return bad("every mechanism must authenticate both sides (Capabilities::mutual)");
         }
         for mode in &self.modes {
             self.limits.validate(*mode)?;

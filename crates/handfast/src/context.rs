@@ -11,18 +11,12 @@
 //! | [`peer`](SecurityContext::peer) | `SECPKG_ATTR_NAMES` | `src_name` of `gss_accept_sec_context` |
 //! | [`close`](SecurityContext::close) | — (TLS `close_notify`) | — |
 
-use crate::codec::get_u24;
-use crate::config::Mode;
-use crate::error::{ApiMisuse, Error, InvalidMessage, PeerMisbehaved};
-use crate::handshake::Negotiated;
+use crate::error::{ApiMisuse, Error, PeerMisbehaved};
 use crate::identity::{MechanismId, PeerIdentity};
 use crate::key_schedule::Secret;
 use crate::level::ProtectionLevel;
 use crate::mechanism::Role;
-use crate::record::{
-    self, Kind, RecvDatagram, RecvStream, STREAM_HEADER_LEN, Send, TAG_LEN, header_len, type_byte,
-    write_header,
-};
+use crate::record::{self, Kind, Mode, Params, RecordLayer, TAG_LEN};
 use crate::suite::CipherSuite;
 
 /// Buffer sizes of a context, like `SecPkgContext_Sizes`.
@@ -60,20 +54,18 @@ pub enum Opened<'a> {
 /// is sticky; in datagram mode a record that fails is dropped and the context goes on.
 pub struct SecurityContext {
     role: Role,
-    negotiated: Negotiated,
+    mechanism: (MechanismId, &'static str),
     peer: PeerIdentity,
-    send: Send,
-    recv: Recv,
-    sent_close: bool,
-    received_close: bool,
+    records: RecordLayer,
     failed: Option<Error>,
 }
 
-// One variant for the context's whole life; the stream variant stays inline for the hot path.
-#[allow(clippy::large_enum_variant)]
-enum Recv {
-    Stream(RecvStream),
-    Datagram(Box<RecvDatagram>),
+/// What both sides agreed on in the handshake.
+#[derive(Clone, Debug)]
+pub(crate) struct Negotiated {
+    pub(crate) mechanism: MechanismId,
+    pub(crate) mechanism_name: &'static str,
+    pub(crate) record: Params,
 }
 
 impl SecurityContext {
@@ -88,31 +80,11 @@ impl SecurityContext {
             Role::Initiator => (client_traffic, server_traffic),
             Role::Responder => (server_traffic, client_traffic),
         };
-        let n = &negotiated;
-        let send = Send::new(n.suite, send_secret, n.key_update_interval, n.max_sequence);
-        let recv = match n.mode {
-            Mode::Stream => Recv::Stream(RecvStream::new(
-                n.suite,
-                recv_secret,
-                n.key_update_interval,
-                n.max_sequence,
-            )),
-            Mode::Datagram => Recv::Datagram(Box::new(RecvDatagram::new(
-                n.suite,
-                recv_secret,
-                n.key_update_interval,
-                n.max_sequence,
-                n.max_bad_records,
-            ))),
-        };
         Self {
             role,
-            negotiated,
+            mechanism: (negotiated.mechanism, negotiated.mechanism_name),
             peer,
-            send,
-            recv,
-            sent_close: false,
-            received_close: false,
+            records: RecordLayer::new(negotiated.record, send_secret, recv_secret),
             failed: None,
         }
     }
@@ -122,7 +94,7 @@ impl SecurityContext {
     /// # Errors
     /// See [`seal_into`](Self::seal_into).
     pub fn seal(&mut self, level: ProtectionLevel, msg: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(msg.len() + self.overhead());
+        let mut out = Vec::with_capacity(msg.len() + self.records.overhead());
         self.seal_into(level, msg, &mut out)?;
         Ok(out)
     }
@@ -132,7 +104,8 @@ impl SecurityContext {
     ///
     /// # Errors
     /// `level` below the negotiated level, `msg` larger than [`Sizes::max_message`], this side
-    /// already closed, or the sequence space used up.
+    /// already closed, the sequence space used up, or (in stream mode) a receive error earlier
+    /// in the session.
     pub fn seal_into(
         &mut self,
         level: ProtectionLevel,
@@ -141,17 +114,13 @@ impl SecurityContext {
     ) -> Result<(), Error> {
         self.check_send(level, msg.len())?;
         let start = out.len();
-        let hl = self.header_len();
+        let hl = self.records.header_len();
         out.resize(start + hl, 0);
         out.extend_from_slice(msg);
         out.resize(start + hl + msg.len() + TAG_LEN, 0);
-        match self.seal_record(Kind::Data, level, &mut out[start..]) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                out.truncate(start);
-                Err(e)
-            }
-        }
+        self.records
+            .seal(Kind::Data, level, &mut out[start..])
+            .inspect_err(|_| out.truncate(start))
     }
 
     /// Protects a record in place. `record` is laid out as [`Sizes::header`] bytes of space,
@@ -165,7 +134,7 @@ impl SecurityContext {
         level: ProtectionLevel,
         record: &mut [u8],
     ) -> Result<(), Error> {
-        let overhead = self.overhead();
+        let overhead = self.records.overhead();
         if record.len() < overhead {
             return Err(ApiMisuse::BufferTooSmall {
                 got: record.len(),
@@ -174,7 +143,7 @@ impl SecurityContext {
             .into());
         }
         self.check_send(level, record.len() - overhead)?;
-        self.seal_record(Kind::Data, level, record)
+        self.records.seal(Kind::Data, level, record)
     }
 
     /// Verifies (and at Privacy decrypts) one record, returning the level it was protected at
@@ -187,7 +156,7 @@ impl SecurityContext {
         match self.open_in_place(&mut buf)? {
             Opened::Data { level, payload } => {
                 let len = payload.len();
-                let hl = self.header_len();
+                let hl = self.records.header_len();
                 buf.truncate(hl + len);
                 buf.drain(..hl);
                 Ok(Some((level, buf)))
@@ -199,35 +168,25 @@ impl SecurityContext {
     /// Verifies (and at Privacy decrypts) one record in place.
     ///
     /// In stream mode `record` is exactly one record as delimited by
-    /// [`next_record_len`](Self::next_record_len); in datagram mode it is one datagram.
+    /// [`next_record_len`](Self::next_record_len); in datagram mode it is one datagram. A
+    /// record that fails leaves zeros where its payload was, never unverified bytes.
     ///
     /// # Errors
     /// A record that is malformed, too large, below the negotiated level, replayed, out of
     /// order or altered ([`PeerMisbehaved::BadRecordMac`]); or anything after the peer's close.
-    /// In stream mode the error is sticky; in datagram mode the record is dropped and nothing
-    /// else changes.
+    /// In stream mode the error is sticky (and later sends are refused too); in datagram mode
+    /// the record is dropped and nothing else changes.
     pub fn open_in_place<'a>(&mut self, record: &'a mut [u8]) -> Result<Opened<'a>, Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        match self.open_record(record) {
-            Ok(Some((level, range))) => Ok(Opened::Data {
+        match self.records.open(record) {
+            Ok(record::Opened::Data { level, body }) => Ok(Opened::Data {
                 level,
-                payload: &mut record[range],
+                payload: &mut record[body],
             }),
-            Ok(None) => Ok(Opened::Closed),
-            Err(e) => {
-                if self.negotiated.mode == Mode::Stream
-                    || matches!(
-                        e,
-                        Error::LimitReached(_)
-                            | Error::PeerMisbehaved(PeerMisbehaved::TooManyBadRecords)
-                    )
-                {
-                    self.failed = Some(e.clone());
-                }
-                Err(e)
-            }
+            Ok(record::Opened::Close) => Ok(Opened::Closed),
+            Err(e) => Err(self.receive_failed(e)),
         }
     }
 
@@ -241,7 +200,7 @@ impl SecurityContext {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        record::stream_record_len(buf, self.negotiated.recv_max).inspect_err(|e| {
+        self.records.next_record_len(buf).inspect_err(|e| {
             self.failed = Some(e.clone());
         })
     }
@@ -252,7 +211,7 @@ impl SecurityContext {
     /// [`Error::Truncated`] unless the peer's authenticated close arrived first: an attacker
     /// who cuts the connection is never mistaken for the peer finishing.
     pub fn eof(&mut self) -> Result<(), Error> {
-        if self.received_close {
+        if self.records.peer_closed() {
             return Ok(());
         }
         let e = self.failed.clone().unwrap_or(Error::Truncated);
@@ -260,12 +219,13 @@ impl SecurityContext {
         Err(e)
     }
 
-    /// The authenticated close record: this side will send nothing more. Receiving continues.
+    /// The authenticated close record: this side will send nothing more (a half-close).
+    /// Receiving continues until the peer closes too.
     ///
     /// # Errors
-    /// Already closed, or the sequence space used up.
+    /// Already closed, the sequence space used up, or a stream-mode receive error earlier.
     pub fn close(&mut self) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(self.overhead());
+        let mut out = Vec::with_capacity(self.records.overhead());
         self.close_into(&mut out)?;
         Ok(out)
     }
@@ -275,14 +235,13 @@ impl SecurityContext {
     /// # Errors
     /// As [`close`](Self::close).
     pub fn close_into(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.check_send(self.negotiated.level, 0)?;
+        let level = self.level();
+        self.check_send(level, 0)?;
         let start = out.len();
-        out.resize(start + self.overhead(), 0);
-        let level = self.negotiated.level;
-        self.seal_record(Kind::Close, level, &mut out[start..])
-            .inspect_err(|_| out.truncate(start))?;
-        self.sent_close = true;
-        Ok(())
+        out.resize(start + self.records.overhead(), 0);
+        self.records
+            .seal(Kind::Close, level, &mut out[start..])
+            .inspect_err(|_| out.truncate(start))
     }
 
     /// A detached signature over `msg` (which travels separately and in clear), like
@@ -293,19 +252,12 @@ impl SecurityContext {
     /// [`ApiMisuse::SignatureNeedsIntegrity`] in a session negotiated at privacy (a message in
     /// clear would run below the session's level), or as [`seal`](Self::seal).
     pub fn sign(&mut self, msg: &[u8]) -> Result<Vec<u8>, Error> {
-        if self.negotiated.level != ProtectionLevel::Integrity {
+        if self.level() != ProtectionLevel::Integrity {
             return Err(ApiMisuse::SignatureNeedsIntegrity.into());
         }
-        self.check_send(ProtectionLevel::Integrity, 0)?;
         check_signed_len(msg)?;
-        let mut token = vec![0u8; self.overhead()];
-        let hl = self.header_len();
-        let ty = type_byte(Kind::Signature, ProtectionLevel::Integrity);
-        let (seq, keys) = self.send.next().map_err(Error::from)?;
-        write_header(&mut token, self.negotiated.mode, ty, 0, seq);
-        let tag = keys.signature().mac(seq, msg);
-        token[hl..].copy_from_slice(&tag);
-        Ok(token)
+        self.check_send(ProtectionLevel::Integrity, 0)?;
+        self.records.sign(msg)
     }
 
     /// Checks a detached signature made by the peer's [`sign`](Self::sign).
@@ -314,29 +266,25 @@ impl SecurityContext {
     /// A session at privacy ([`ApiMisuse::SignatureNeedsIntegrity`]), a malformed token, or a
     /// signature that does not match `msg` at this position in the sequence.
     pub fn verify(&mut self, msg: &[u8], token: &[u8]) -> Result<(), Error> {
-        if self.negotiated.level != ProtectionLevel::Integrity {
+        if self.level() != ProtectionLevel::Integrity {
             return Err(ApiMisuse::SignatureNeedsIntegrity.into());
         }
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         check_signed_len(msg)?;
-        let result = self.verify_token(msg, token);
-        if let Err(e) = &result
-            && self.negotiated.mode == Mode::Stream
-        {
-            self.failed = Some(e.clone());
-        }
-        result
+        self.records
+            .verify(msg, token)
+            .map_err(|e| self.receive_failed(e))
     }
 
     /// Header, trailer and maximum sizes.
     pub fn sizes(&self) -> Sizes {
-        let header = self.header_len();
+        let header = self.records.header_len();
         Sizes {
             header,
             trailer: TAG_LEN,
-            max_message: self.negotiated.send_max,
+            max_message: self.records.params().send_max,
             signature: header + TAG_LEN,
         }
     }
@@ -348,22 +296,22 @@ impl SecurityContext {
 
     /// The negotiated level: the lowest any record of this session may use.
     pub fn level(&self) -> ProtectionLevel {
-        self.negotiated.level
+        self.records.params().level
     }
 
     /// The mechanism that authenticated the peer: its number and name.
     pub fn mechanism(&self) -> (MechanismId, &'static str) {
-        (self.negotiated.mechanism, self.negotiated.mechanism_name)
+        self.mechanism
     }
 
     /// The AEAD suite protecting records.
     pub fn suite(&self) -> CipherSuite {
-        self.negotiated.suite
+        self.records.params().suite
     }
 
     /// Stream or datagram.
     pub fn mode(&self) -> Mode {
-        self.negotiated.mode
+        self.records.params().mode
     }
 
     /// Whether this side is the client (`Initiator`) or the server.
@@ -373,179 +321,33 @@ impl SecurityContext {
 
     /// How many times the (sending, receiving) keys have been replaced by the ratchet.
     pub fn key_epochs(&self) -> (u64, u64) {
-        let recv = match &self.recv {
-            Recv::Stream(r) => r.epoch(),
-            Recv::Datagram(r) => r.epoch(),
-        };
-        (self.send.epoch(), recv)
+        self.records.epochs()
     }
 
     /// Whether the peer's authenticated close has arrived.
     pub fn peer_closed(&self) -> bool {
-        self.received_close
+        self.records.peer_closed()
     }
 
-    fn header_len(&self) -> usize {
-        header_len(self.negotiated.mode)
-    }
-
-    fn overhead(&self) -> usize {
-        self.header_len() + TAG_LEN
-    }
-
+    /// Refuses to send after a fatal error, then applies the record layer's own checks.
     fn check_send(&self, level: ProtectionLevel, len: usize) -> Result<(), Error> {
-        if self.sent_close {
-            return Err(ApiMisuse::AlreadyClosed.into());
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
         }
-        if level < self.negotiated.level {
-            return Err(ApiMisuse::LevelBelowNegotiated {
-                requested: level,
-                negotiated: self.negotiated.level,
-            }
-            .into());
-        }
-        if len > self.negotiated.send_max {
-            return Err(ApiMisuse::MessageTooLarge {
-                len,
-                max: self.negotiated.send_max,
-            }
-            .into());
-        }
-        Ok(())
+        self.records.check_send(level, len)
     }
 
-    /// Fills header and tag of `record` (header space, body, tag space), encrypting the body at
-    /// Privacy.
-    fn seal_record(
-        &mut self,
-        kind: Kind,
-        level: ProtectionLevel,
-        record: &mut [u8],
-    ) -> Result<(), Error> {
-        let hl = self.header_len();
-        let body_len = record.len() - hl - TAG_LEN;
-        let mode = self.negotiated.mode;
-        let (seq, keys) = self.send.next()?;
-        write_header(record, mode, type_byte(kind, level), body_len, seq);
-        let key = keys.get(level);
-        let (head, tag_space) = record.split_at_mut(hl + body_len);
-        let tag = match level {
-            ProtectionLevel::Integrity => key.mac(seq, head),
-            ProtectionLevel::Privacy => {
-                let (header, body) = head.split_at_mut(hl);
-                key.seal(seq, header, body)
-            }
-        };
-        tag_space.copy_from_slice(&tag);
-        Ok(())
-    }
-
-    /// Returns the verified level and the payload's range within `record`, or `None` for close.
-    fn open_record(
-        &mut self,
-        record: &mut [u8],
-    ) -> Result<Option<(ProtectionLevel, core::ops::Range<usize>)>, Error> {
-        let hl = self.header_len();
-        if record.len() < hl + TAG_LEN {
-            return Err(InvalidMessage::RecordTooShort.into());
+    /// Makes a receive error sticky where the mode requires it.
+    fn receive_failed(&mut self, e: Error) -> Error {
+        let fatal = self.mode() == Mode::Stream
+            || matches!(
+                e,
+                Error::LimitReached(_) | Error::PeerMisbehaved(PeerMisbehaved::TooManyBadRecords)
+            );
+        if fatal {
+            self.failed = Some(e.clone());
         }
-        let (kind, level) = record::parse_type(record[0])?;
-        let body_len = record.len() - hl - TAG_LEN;
-        // The type byte is parsed above; in stream mode the length field must describe exactly
-        // this record.
-        if self.negotiated.mode == Mode::Stream
-            && get_u24([record[1], record[2], record[3]]) != record.len() - STREAM_HEADER_LEN
-        {
-            return Err(InvalidMessage::Malformed("record length").into());
-        }
-        if body_len > self.negotiated.recv_max {
-            return Err(InvalidMessage::RecordTooLarge {
-                len: body_len,
-                max: self.negotiated.recv_max,
-            }
-            .into());
-        }
-        if self.received_close {
-            return Err(PeerMisbehaved::DataAfterClose.into());
-        }
-        match kind {
-            Kind::Signature => {
-                return Err(InvalidMessage::Unexpected {
-                    expected: "data or close record",
-                    got: "signature token (use verify)",
-                }
-                .into());
-            }
-            Kind::Close if body_len != 0 => {
-                return Err(InvalidMessage::Malformed("close record").into());
-            }
-            _ => {}
-        }
-        if level < self.negotiated.level {
-            return Err(PeerMisbehaved::BelowNegotiatedLevel {
-                got: level,
-                negotiated: self.negotiated.level,
-            }
-            .into());
-        }
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&record[hl + body_len..]);
-        let explicit_seq = datagram_seq(&record[..hl]);
-        let (head, _) = record.split_at_mut(hl + body_len);
-        let mut verify = |seq: u64, keys: &crate::key_schedule::LevelKeys| {
-            let key = keys.get(level);
-            match level {
-                ProtectionLevel::Integrity => key.verify(seq, head, &tag),
-                ProtectionLevel::Privacy => {
-                    let (header, body) = head.split_at_mut(hl);
-                    key.open(seq, header, body, &tag)
-                }
-            }
-        };
-        match &mut self.recv {
-            Recv::Stream(r) => {
-                r.open(verify)?;
-            }
-            Recv::Datagram(r) => {
-                let seq = explicit_seq.unwrap_or_default();
-                r.open(seq, |keys| verify(seq, keys))?;
-            }
-        }
-        if kind == Kind::Close {
-            self.received_close = true;
-            return Ok(None);
-        }
-        Ok(Some((level, hl..hl + body_len)))
-    }
-
-    fn verify_token(&mut self, msg: &[u8], token: &[u8]) -> Result<(), Error> {
-        let hl = self.header_len();
-        if token.len() != hl + TAG_LEN {
-            return Err(InvalidMessage::Malformed("signature token").into());
-        }
-        if token[0] != type_byte(Kind::Signature, ProtectionLevel::Integrity) {
-            return Err(InvalidMessage::UnknownRecordType(token[0]).into());
-        }
-        if self.negotiated.mode == Mode::Stream
-            && token[1..STREAM_HEADER_LEN] != [0, 0, TAG_LEN as u8]
-        {
-            return Err(InvalidMessage::Malformed("signature token").into());
-        }
-        if self.received_close {
-            return Err(PeerMisbehaved::DataAfterClose.into());
-        }
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&token[hl..]);
-        match &mut self.recv {
-            Recv::Stream(r) => {
-                r.open(|seq, keys| keys.signature().verify(seq, msg, &tag))?;
-            }
-            Recv::Datagram(r) => {
-                let seq = datagram_seq(&token[..hl]).unwrap_or_default();
-                r.open(seq, |keys| keys.signature().verify(seq, msg, &tag))?;
-            }
-        }
-        Ok(())
+        e
     }
 }
 
@@ -554,9 +356,9 @@ impl core::fmt::Debug for SecurityContext {
         f.debug_struct("SecurityContext")
             .field("role", &self.role)
             .field("peer", &self.peer)
-            .field("level", &self.negotiated.level)
-            .field("suite", &self.negotiated.suite)
-            .field("mode", &self.negotiated.mode)
+            .field("level", &self.level())
+            .field("suite", &self.suite())
+            .field("mode", &self.mode())
             .finish_non_exhaustive()
     }
 }
@@ -573,10 +375,4 @@ fn check_signed_len(msg: &[u8]) -> Result<(), Error> {
         .into());
     }
     Ok(())
-}
-
-/// The explicit sequence number of a datagram header; `None` for a stream header.
-fn datagram_seq(header: &[u8]) -> Option<u64> {
-    let b: [u8; 8] = header.get(1..9)?.try_into().ok()?;
-    Some(u64::from_be_bytes(b))
 }

@@ -94,7 +94,7 @@ pub enum PeerMisbehaved {
     #[error("handshake transcript mismatch (a handshake message was altered in transit)")]
     TranscriptMismatch,
     /// The peer protected a record below the session's negotiated level.
-    #[error("peer sent a {got} record but the session requires {negotiated}")]
+    #[error("peer sent a record at {got} but the session requires {negotiated}")]
     BelowNegotiatedLevel {
         /// Level of the record.
         got: ProtectionLevel,
@@ -106,8 +106,12 @@ pub enum PeerMisbehaved {
     #[error("downgrade detected: {0}")]
     Downgrade(&'static str),
     /// The peer speaks a protocol version this side does not.
-    #[error("peer speaks protocol version {0}, this side speaks 1")]
+    #[error("peer speaks protocol version {0}, this side speaks 2")]
     UnsupportedVersion(u16),
+    /// A handshake field is well-formed but outside its legal range (a key-update interval
+    /// below the floor, a record size above the limit, a bad key share).
+    #[error("illegal parameter: {0}")]
+    IllegalParameter(&'static str),
     /// A datagram record was already received (datagram mode).
     #[error("replayed record (sequence {0})")]
     Replayed(u64),
@@ -120,9 +124,6 @@ pub enum PeerMisbehaved {
     /// A record arrived after the peer's authenticated close.
     #[error("record after close")]
     DataAfterClose,
-    /// A detached signature arrived in a session that negotiated privacy.
-    #[error("detached signature in a privacy session")]
-    UnexpectedSignature,
     /// Too many records failed authentication (datagram mode).
     #[error("too many records failed authentication")]
     TooManyBadRecords,
@@ -135,14 +136,6 @@ pub enum PolicyRejected {
     /// The peer authenticated, but its identity is not trusted here.
     #[error("peer not trusted: {0}")]
     PeerNotTrusted(String),
-    /// The session would run below this side's minimum level.
-    #[error("peer offered {offered} but policy requires {required}")]
-    LevelBelowMinimum {
-        /// What the session would run at.
-        offered: ProtectionLevel,
-        /// This side's minimum.
-        required: ProtectionLevel,
-    },
     /// No mechanism is offered by the client and accepted by the server.
     #[error("no common authentication mechanism")]
     NoCommonMechanism,
@@ -152,9 +145,6 @@ pub enum PolicyRejected {
     /// The client asked for a mode (stream or datagram) the server does not run.
     #[error("peer asked for {0} mode, which is not enabled here")]
     ModeNotEnabled(&'static str),
-    /// The peer proposed limits outside what this side accepts.
-    #[error("unacceptable limits: {0}")]
-    Limits(&'static str),
 }
 
 /// A safety limit was reached.
@@ -231,6 +221,12 @@ pub enum AlertCode {
     /// The handshake took too long.
     #[error("handshake timeout")]
     Timeout,
+    /// A field is outside its legal range.
+    #[error("illegal parameter")]
+    IllegalParameter,
+    /// A message arrived that is not valid in the current state.
+    #[error("unexpected message")]
+    UnexpectedMessage,
     /// An alert code this version does not know.
     #[error("unknown alert {0}")]
     Unknown(u8),
@@ -245,6 +241,8 @@ impl AlertCode {
             Self::DecodeError => 4,
             Self::ProtocolVersion => 5,
             Self::Timeout => 6,
+            Self::IllegalParameter => 7,
+            Self::UnexpectedMessage => 8,
             Self::Unknown(c) => c,
         }
     }
@@ -257,6 +255,8 @@ impl AlertCode {
             4 => Self::DecodeError,
             5 => Self::ProtocolVersion,
             6 => Self::Timeout,
+            7 => Self::IllegalParameter,
+            8 => Self::UnexpectedMessage,
             c => Self::Unknown(c),
         }
     }
@@ -269,17 +269,23 @@ impl Error {
     /// Details stay in the local error; the peer learns only the category.
     pub fn alert(&self) -> Option<AlertCode> {
         match self {
+            Self::InvalidMessage(InvalidMessage::Unexpected { .. }) => {
+                Some(AlertCode::UnexpectedMessage)
+            }
             Self::InvalidMessage(_) => Some(AlertCode::DecodeError),
             Self::PeerMisbehaved(PeerMisbehaved::UnsupportedVersion(_)) => {
                 Some(AlertCode::ProtocolVersion)
+            }
+            Self::PeerMisbehaved(PeerMisbehaved::IllegalParameter(_)) => {
+                Some(AlertCode::IllegalParameter)
             }
             Self::PeerMisbehaved(_) | Self::Mechanism { .. } => Some(AlertCode::HandshakeFailure),
             Self::PolicyRejected(PolicyRejected::PeerNotTrusted(_)) => {
                 Some(AlertCode::AccessDenied)
             }
-            Self::PolicyRejected(
-                PolicyRejected::LevelBelowMinimum { .. } | PolicyRejected::NoCommonSuite,
-            ) => Some(AlertCode::InsufficientSecurity),
+            Self::PolicyRejected(PolicyRejected::NoCommonSuite) => {
+                Some(AlertCode::InsufficientSecurity)
+            }
             Self::PolicyRejected(_) => Some(AlertCode::HandshakeFailure),
             Self::HandshakeTimeout => Some(AlertCode::Timeout),
             Self::AlertReceived(_)
@@ -331,13 +337,13 @@ mod tests {
 
     #[test]
     fn messages_say_what_failed() {
-        let e = Error::from(PolicyRejected::LevelBelowMinimum {
-            offered: ProtectionLevel::Integrity,
-            required: ProtectionLevel::Privacy,
+        let e = Error::from(PeerMisbehaved::BelowNegotiatedLevel {
+            got: ProtectionLevel::Integrity,
+            negotiated: ProtectionLevel::Privacy,
         });
         assert_eq!(
             e.to_string(),
-            "peer offered integrity but policy requires privacy"
+            "peer sent a record at integrity but the session requires privacy"
         );
         let e = Error::from(PeerMisbehaved::TranscriptMismatch);
         assert!(e.to_string().starts_with("handshake transcript mismatch"));

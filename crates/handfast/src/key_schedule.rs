@@ -1,35 +1,32 @@
-//! HKDF-SHA256 key schedule: mechanism secret + transcript hash -> Finished keys and
-//! per-direction, per-level record keys, and the one-way key-update ratchet.
+//! HKDF-SHA256 key schedule: from the handshake secret and the mechanism's final secret, and
+//! the transcript, to the Finished keys and the per-direction traffic secrets; and the one-way
+//! key-update ratchet.
 //!
 //! ```text
-//! PRK            = HKDF-Extract(salt = "handfast v1", IKM = mechanism secret)
-//! c_finished_key = Expand-Label(PRK, "c finished",   H_mech, 32)
-//! s_finished_key = Expand-Label(PRK, "s finished",   H_mech, 32)
-//! c_traffic_0    = Expand-Label(PRK, "c ap traffic", H_cfin, 32)
-//! s_traffic_0    = Expand-Label(PRK, "s ap traffic", H_cfin, 32)
+//! prk_hs         = HKDF-Extract(salt = "handfast v2 handshake", IKM = ecdhe || handshake_secret)
+//! s_finished_key = Expand-Label(prk_hs, "s finished", h_sfin, 32)
+//! prk_ms         = HKDF-Extract(salt = prk_hs, IKM = final_secret)
+//! c_finished_key = Expand-Label(prk_ms, "c finished", h_cfin, 32)
+//! c_traffic_0    = Expand-Label(prk_ms, "c ap traffic", h_done, 32)
+//! s_traffic_0    = Expand-Label(prk_ms, "s ap traffic", h_done, 32)
 //! traffic_{n+1}  = Expand-Label(traffic_n, "key update", "", 32)
-//! key / iv       = Expand-Label(traffic_n, "privacy key" | "privacy iv" |
-//!                               "integrity key" | "integrity iv" |
-//!                               "signature key" | "signature iv", "", 32 | 12)
 //! ```
 //! `Expand-Label(S, label, ctx, L)` is HKDF-Expand(S, info, L) with
-//! `info = u16(L) || u8(len) || "handfast v1 " || label || u8(len(ctx)) || ctx`.
+//! `info = u16(L) || u8(len) || "handfast v2 " || label || u8(len(ctx)) || ctx`.
+//! The record keys of a traffic secret are in `record::keys`.
 
 use aws_lc_rs::{digest, hkdf, hmac};
 use zeroize::Zeroizing;
 
-use crate::level::ProtectionLevel;
-use crate::suite::{CipherSuite, IV_LEN, KEY_LEN, RecordKey};
-
 /// Length of every hash, secret and Finished MAC.
 pub(crate) const HASH_LEN: usize = 32;
-const LABEL_PREFIX: &[u8] = b"handfast v1 ";
-const EXTRACT_SALT: &[u8] = b"handfast v1";
+const LABEL_PREFIX: &[u8] = b"handfast v2 ";
+const HANDSHAKE_SALT: &[u8] = b"handfast v2 handshake";
 
 /// A 32-byte secret, zeroized on drop.
 pub(crate) type Secret = Zeroizing<[u8; HASH_LEN]>;
 
-/// SHA-256 hash of the handshake messages so far.
+/// SHA-256 hash of the handshake records so far.
 #[derive(Clone)]
 pub(crate) struct Transcript(digest::Context);
 
@@ -49,39 +46,58 @@ impl Transcript {
     }
 }
 
-/// The pseudo-random key extracted from a mechanism's secret.
-pub(crate) struct KeySchedule {
+/// The handshake stage: keyed by what both sides know once the server has sent its last
+/// mechanism token.
+pub(crate) struct HandshakeKeys {
     prk: Secret,
 }
 
-impl KeySchedule {
-    /// HKDF-Extract with the fixed salt.
-    pub(crate) fn new(mechanism_secret: &[u8]) -> Self {
-        let salt = hmac::Key::new(hmac::HMAC_SHA256, EXTRACT_SALT);
-        let tag = hmac::sign(&salt, mechanism_secret);
-        let mut prk = Zeroizing::new([0u8; HASH_LEN]);
-        prk.copy_from_slice(tag.as_ref());
-        Self { prk }
+impl HandshakeKeys {
+    /// `HKDF-Extract(salt = "handfast v2 handshake", IKM = ikm)`.
+    pub(crate) fn new(ikm: &[u8]) -> Self {
+        Self {
+            prk: extract(HANDSHAKE_SALT, ikm),
+        }
     }
 
     pub(crate) fn prk(&self) -> &[u8; HASH_LEN] {
         &self.prk
     }
 
-    /// (client, server) Finished keys, bound to the transcript through the last mechanism token.
-    pub(crate) fn finished_keys(&self, h_mech: &[u8; HASH_LEN]) -> (Secret, Secret) {
-        (
-            expand_secret(&self.prk, "c finished", h_mech),
-            expand_secret(&self.prk, "s finished", h_mech),
-        )
+    /// The server's Finished key, bound to the transcript through the server's last token.
+    pub(crate) fn server_finished_key(&self, h_sfin: &[u8; HASH_LEN]) -> Secret {
+        expand_secret(&self.prk, "s finished", h_sfin)
     }
 
-    /// (client-to-server, server-to-client) initial traffic secrets, bound to the transcript
-    /// through the client's Finished.
-    pub(crate) fn traffic_secrets(&self, h_cfin: &[u8; HASH_LEN]) -> (Secret, Secret) {
+    /// The master stage: the mechanism's final secret (possibly empty) mixed in.
+    pub(crate) fn master(&self, final_secret: &[u8]) -> MasterKeys {
+        MasterKeys {
+            prk: extract(&self.prk[..], final_secret),
+        }
+    }
+}
+
+/// The master stage: keyed by everything the mechanism established.
+pub(crate) struct MasterKeys {
+    prk: Secret,
+}
+
+impl MasterKeys {
+    pub(crate) fn prk(&self) -> &[u8; HASH_LEN] {
+        &self.prk
+    }
+
+    /// The client's Finished key, bound to the transcript before the client's Finished.
+    pub(crate) fn client_finished_key(&self, h_cfin: &[u8; HASH_LEN]) -> Secret {
+        expand_secret(&self.prk, "c finished", h_cfin)
+    }
+
+    /// (client-to-server, server-to-client) epoch-0 traffic secrets, bound to the whole
+    /// transcript.
+    pub(crate) fn traffic_secrets(&self, h_done: &[u8; HASH_LEN]) -> (Secret, Secret) {
         (
-            expand_secret(&self.prk, "c ap traffic", h_cfin),
-            expand_secret(&self.prk, "s ap traffic", h_cfin),
+            expand_secret(&self.prk, "c ap traffic", h_done),
+            expand_secret(&self.prk, "s ap traffic", h_done),
         )
     }
 }
@@ -97,8 +113,7 @@ pub(crate) fn finished_mac(key: &[u8; HASH_LEN], hash: &[u8; HASH_LEN]) -> [u8; 
 /// Constant-time check of a peer's Finished MAC.
 pub(crate) fn verify_finished(key: &[u8; HASH_LEN], hash: &[u8; HASH_LEN], mac: &[u8]) -> bool {
     let k = hmac::Key::new(hmac::HMAC_SHA256, key);
-    // Fuzzing builds accept any Finished (see `RecordKey::open`); never in a real build.
-    hmac::verify(&k, hash, mac).is_ok() || cfg!(fuzzing)
+    crate::fuzzing::authentic(hmac::verify(&k, hash, mac).is_ok())
 }
 
 /// The next traffic secret of the one-way ratchet. The old one cannot be computed from it.
@@ -106,50 +121,12 @@ pub(crate) fn next_secret(secret: &[u8; HASH_LEN]) -> Secret {
     expand_secret(secret, "key update", &[])
 }
 
-/// Both levels' record keys of one traffic secret.
-pub(crate) struct LevelKeys {
-    integrity: RecordKey,
-    privacy: RecordKey,
-    signature: RecordKey,
-}
-
-impl LevelKeys {
-    pub(crate) fn derive(suite: CipherSuite, secret: &[u8; HASH_LEN]) -> Self {
-        let (ik, iiv) = key_and_iv(secret, "integrity key", "integrity iv");
-        let (pk, piv) = key_and_iv(secret, "privacy key", "privacy iv");
-        let (sk, siv) = key_and_iv(secret, "signature key", "signature iv");
-        Self {
-            integrity: RecordKey::new(suite, &ik, iiv),
-            privacy: RecordKey::new(suite, &pk, piv),
-            signature: RecordKey::new(suite, &sk, siv),
-        }
-    }
-
-    /// The key for detached signatures: separate from the record keys, so that a signature
-    /// and a record can never be taken for each other.
-    pub(crate) fn signature(&self) -> &RecordKey {
-        &self.signature
-    }
-
-    pub(crate) fn get(&self, level: ProtectionLevel) -> &RecordKey {
-        match level {
-            ProtectionLevel::Integrity => &self.integrity,
-            ProtectionLevel::Privacy => &self.privacy,
-        }
-    }
-}
-
-/// The raw key and IV bytes for one level; exposed for known-answer vectors.
-pub(crate) fn key_and_iv(
-    secret: &[u8; HASH_LEN],
-    key_label: &str,
-    iv_label: &str,
-) -> (Zeroizing<[u8; KEY_LEN]>, [u8; IV_LEN]) {
-    let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    expand_label(secret, key_label, &[], &mut key[..]);
-    let mut iv = [0u8; IV_LEN];
-    expand_label(secret, iv_label, &[], &mut iv);
-    (key, iv)
+/// HKDF-Extract: HMAC-SHA256 keyed by the salt.
+fn extract(salt: &[u8], ikm: &[u8]) -> Secret {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, salt);
+    let mut prk = Zeroizing::new([0u8; HASH_LEN]);
+    prk.copy_from_slice(hmac::sign(&key, ikm).as_ref());
+    prk
 }
 
 fn expand_secret(secret: &[u8; HASH_LEN], label: &str, context: &[u8]) -> Secret {
@@ -192,56 +169,47 @@ pub(crate) fn expand_label(secret: &[u8], label: &str, context: &[u8], out: &mut
 mod tests {
     use super::*;
 
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-
     #[test]
-    fn extract_is_hmac_with_fixed_salt() {
-        // HKDF-Extract(salt, ikm) = HMAC-SHA256(salt, ikm): check against an independent
-        // computation through ring's own HKDF implementation.
-        let ikm = [0x0bu8; 22];
-        let ks = KeySchedule::new(&ikm);
-        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, EXTRACT_SALT);
-        let prk = salt.extract(&ikm);
-        let mut via_ring = [0u8; 32];
+    fn extract_matches_aws_lc_hkdf() {
+        // HKDF-Extract(salt, ikm) = HMAC-SHA256(salt, ikm): check against aws-lc's own HKDF.
         struct L;
         impl hkdf::KeyType for L {
             fn len(&self) -> usize {
                 32
             }
         }
-        prk.expand(&[b"x"], L).unwrap().fill(&mut via_ring).unwrap();
+        let ikm = [0x0bu8; 22];
+        let hs = HandshakeKeys::new(&ikm);
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HANDSHAKE_SALT).extract(&ikm);
+        let mut via_lib = [0u8; 32];
+        prk.expand(&[b"x"], L).unwrap().fill(&mut via_lib).unwrap();
         let mut via_ours = [0u8; 32];
-        hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, ks.prk())
+        hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, hs.prk())
             .expand(&[b"x"], L)
             .unwrap()
             .fill(&mut via_ours)
             .unwrap();
-        assert_eq!(via_ring, via_ours);
+        assert_eq!(via_lib, via_ours);
     }
 
     #[test]
-    fn labels_separate_outputs() {
-        let ks = KeySchedule::new(b"secret");
+    fn labels_and_transcripts_separate_outputs() {
+        let hs = HandshakeKeys::new(&[9u8; 32]);
+        let ms = hs.master(b"final");
         let h = [1u8; 32];
-        let (cf, sf) = ks.finished_keys(&h);
-        let (ct, st) = ks.traffic_secrets(&h);
-        let all = [
-            hex(&*cf),
-            hex(&*sf),
-            hex(&*ct),
-            hex(&*st),
-            hex(&*next_secret(&ct)),
-        ];
+        let sf = hs.server_finished_key(&h);
+        let cf = ms.client_finished_key(&h);
+        let (ct, st) = ms.traffic_secrets(&h);
+        let all = [*sf, *cf, *ct, *st, *next_secret(&ct)];
         for i in 0..all.len() {
             for j in i + 1..all.len() {
                 assert_ne!(all[i], all[j]);
             }
         }
-        // The transcript hash matters.
-        let (cf2, _) = ks.finished_keys(&[2u8; 32]);
-        assert_ne!(*cf, *cf2);
+        assert_ne!(*hs.server_finished_key(&[2u8; 32]), *sf);
+        // The final secret matters, even when the handshake stage is the same.
+        assert_ne!(*hs.master(b"other").client_finished_key(&h), *cf);
+        assert_ne!(*hs.master(b"").client_finished_key(&h), *cf);
     }
 
     #[test]

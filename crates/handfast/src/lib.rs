@@ -13,14 +13,15 @@
 //!
 //! This crate is the sans-IO core. It reads no clock, no socket and no global random source:
 //! the caller passes bytes, the current time and fresh entropy in, and sends the bytes it gets
-//! out. Authentication itself is done by a [`Mechanism`] (the default is Noise `XX` with pinned
-//! X25519 keys, in the `handfast-noise` crate).
+//! out. Authentication itself is done by a [`Mechanism`](mechanism::Mechanism) (the default is
+//! Noise `XX` with pinned X25519 keys, in the `handfast-noise` crate); the interface for
+//! mechanism authors is the [`mechanism`] module.
 //!
 //! ```text
 //!   ClientConfig ─► Handshake::client ─┐ bytes ┌─ Handshake::server ◄─ ServerConfig
 //!                        │             └───────┘          │
-//!                        ▼      (mechanism tokens,        ▼
-//!                 SecurityContext  transcript, Finished) SecurityContext
+//!                        ▼    (one round trip:            ▼
+//!                 SecurityContext  hellos, tokens, Finished) SecurityContext
 //!                 seal / sign  ──────── records ───────► open / verify
 //! ```
 //!
@@ -59,16 +60,17 @@ mod codec;
 mod config;
 mod context;
 mod error;
+mod fuzzing;
 mod handshake;
 mod identity;
 mod key_schedule;
 mod level;
-mod mechanism;
+pub mod mechanism;
 mod policy;
 mod record;
 mod suite;
 
-pub use config::{ClientConfig, Limits, Mode, ServerConfig};
+pub use config::{ClientConfig, Limits, ServerConfig};
 pub use context::{Opened, SecurityContext, Sizes};
 pub use error::{
     AlertCode, ApiMisuse, Error, InvalidMessage, LimitReached, PeerMisbehaved, PolicyRejected,
@@ -76,10 +78,8 @@ pub use error::{
 pub use handshake::Handshake;
 pub use identity::{MechanismId, PeerIdentity};
 pub use level::{ParseLevelError, ProtectionLevel};
-pub use mechanism::{
-    Authenticated, Capabilities, Entropy, Mechanism, MechanismError, MechanismSession, Role, Step,
-};
 pub use policy::{Authorizer, Policy};
+pub use record::Mode;
 pub use suite::CipherSuite;
 
 /// Known-answer support: exposes internal derivations so that `tests/vectors` can be checked

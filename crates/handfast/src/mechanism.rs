@@ -1,24 +1,53 @@
-//! The authentication mechanism interface: the equivalent of an SSPI security package or a
+//! The interface for mechanism authors: the equivalent of an SSPI security package or a
 //! GSS-API mechanism.
 //!
-//! A mechanism session exchanges opaque tokens with its peer until it is done, then yields the
-//! authenticated peer identity and a secret that both sides share. The handshake driver carries
-//! the tokens, binds them into its transcript and derives all record keys from the secret and the
-//! transcript hash, so a mechanism never touches application data.
+//! A mechanism session exchanges opaque tokens with its peer until both sides have
+//! authenticated each other. The handshake driver carries the tokens inside its own
+//! transcript, authorizes the peer the mechanism proved, and derives every record key from
+//! the mechanism's secrets *and* the transcript hash, so a mechanism never touches
+//! application data and never decides a level.
 //!
-//! The shape fits the mechanisms planned beyond Noise:
-//! - TLS 1.3 through rustls in memory: tokens are the bytes of `write_tls`/`read_tls`, the
-//!   identity is the verified certificate, the secret comes from `export_keying_material`.
-//! - Kerberos through GSS-API: tokens are `gss_init_sec_context`/`gss_accept_sec_context`
-//!   output, the identity is the principal, the secret is a key exported from the context (or a
-//!   MIC over the handshake transcript delivered as the last token).
+//! # The contract
+//!
+//! - The initiator (client) speaks first: its first [`step`](MechanismSession::step), with no
+//!   input, returns a token. That token travels with the ClientHello.
+//! - Each later step consumes one peer token and may return one token.
+//! - A step reports [`Progress`]:
+//!   - [`Progress::Continue`]: this side will send more tokens;
+//!   - [`Progress::Last`]: the returned token (if any) is this side's last, and exactly one
+//!     more token from the peer completes the exchange;
+//!   - [`Progress::Done`]: this side needs nothing more from the peer.
+//! - The server's last token travels with the server's Finished, which is keyed by the
+//!   [`handshake_secret`](MechanismSession::handshake_secret). So by the time the server
+//!   reports `Last` or `Done`, and by the time the client has consumed the server's last token
+//!   (its step reports `Done`), both must hold the same handshake secret, and the client's
+//!   mechanism must have authenticated the server.
+//! - As soon as a side's mechanism knows the peer, [`peer`](MechanismSession::peer) returns it:
+//!   the driver authorizes it *before* sending the token of that step, so a peer that is
+//!   refused learns nothing more (a client refused by the server's policy never reveals its
+//!   identity, for instance).
+//! - [`finish`](MechanismSession::finish) is called after `Done` and returns the peer and the
+//!   final secret, which is mixed into the key schedule.
+//!
+//! # Four shapes this fits
+//!
+//! - **Own secret** (Noise XX): tokens are Noise messages; the handshake secret is the Noise
+//!   split after the server's message, the final secret the split after the client's.
+//! - **Exported secret** (TLS 1.3 in memory): the handshake secret is an exporter value with
+//!   [`Binding::before_output`] as its context.
+//! - **Authentication only** (Kerberos): [`Capabilities::key_exchange`] asks the driver for its
+//!   own ephemeral X25519 exchange in the hellos, which gives the secret and forward secrecy;
+//!   the mechanism authenticates the transcript through [`Binding`] (as a channel binding, or
+//!   a MIC over the hash, as SSH's GSS key exchange does) and may return no secret at all.
+//! - **Server's token last** (Kerberos AP-REP, multi-leg GSS/SPNEGO): the server reports `Done`
+//!   with its final token; the client answers with its Finished only.
 
 use core::fmt;
 
 use aws_lc_rs::hkdf;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::identity::{MechanismId, PeerIdentity};
+pub use crate::identity::{MechanismId, PeerIdentity};
 
 /// A kind of authentication, configured with this side's credentials and trust.
 pub trait Mechanism: Send + Sync + fmt::Debug {
@@ -28,7 +57,9 @@ pub trait Mechanism: Send + Sync + fmt::Debug {
     /// A short name for logs ("noise-xx-25519").
     fn name(&self) -> &'static str;
 
-    /// What the mechanism offers (like `QuerySecurityPackageInfo`).
+    /// What the mechanism offers (like `QuerySecurityPackageInfo`). The driver reads it: a
+    /// server picks only a mechanism that supports the mode and the negotiated level, and a
+    /// client offers only mutual mechanisms.
     fn capabilities(&self) -> Capabilities;
 
     /// Starts one authentication exchange.
@@ -48,36 +79,86 @@ pub trait Mechanism: Send + Sync + fmt::Debug {
 
 /// One side of one authentication exchange.
 pub trait MechanismSession: Send {
-    /// Consumes the peer's token (`None` for the initiator's first step) and returns this side's
-    /// next move.
+    /// Consumes the peer's token (`None` only for the initiator's first step) and returns this
+    /// side's next move. `binding` holds the transcript hashes around the tokens.
     ///
     /// # Errors
     /// A malformed or forged token, or a peer that the mechanism's trust set does not accept.
     /// The driver aborts the handshake on any error.
-    fn step(&mut self, input: Option<&[u8]>) -> Result<Step, MechanismError>;
+    fn step(&mut self, input: Option<&[u8]>, binding: &Binding) -> Result<Step, MechanismError>;
 
-    /// After a [`Step`] with `done: true`: the authenticated peer and the shared secret.
+    /// The peer, once the mechanism has authenticated it (and accepted it by its own trust
+    /// set); `None` before.
+    fn peer(&self) -> Option<&PeerIdentity>;
+
+    /// The secret that keys the server's Finished: on the server from its `Last` or `Done`
+    /// step, on the client from the step that consumed the server's last token. `None` if the
+    /// mechanism has none, which is allowed only with [`Capabilities::key_exchange`].
+    /// Called once.
+    fn handshake_secret(&mut self) -> Option<Zeroizing<Vec<u8>>>;
+
+    /// After a step with [`Progress::Done`]: the authenticated peer and the final secret.
     ///
     /// # Errors
     /// When called before the exchange is done.
     fn finish(self: Box<Self>) -> Result<Authenticated, MechanismError>;
 }
 
+/// Transcript hashes handed to each [`MechanismSession::step`], for mechanisms that
+/// authenticate handfast's transcript (a channel binding, or a MIC over the hash).
+///
+/// Both are SHA-256 over every handshake record (header included) in transcript order
+/// (`docs/PROTOCOL.md`, "Transcript"). The value one side gets as `before_output` for the
+/// token it produces is the value the other side gets as `before_input` when it consumes that
+/// token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// The hash of every handshake record before the input token (equal to `before_output`
+    /// when there is no input).
+    pub before_input: [u8; 32],
+    /// The hash of every handshake record before the token this step returns.
+    pub before_output: [u8; 32],
+}
+
 /// The outcome of one [`MechanismSession::step`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Step {
     /// A token to send to the peer, if any.
     pub token: Option<Vec<u8>>,
-    /// Whether this side's part of the exchange is complete.
-    pub done: bool,
+    /// Where this side stands.
+    pub progress: Progress,
+}
+
+impl Step {
+    /// Send `token`; more tokens follow in both directions.
+    pub fn more(token: Vec<u8>) -> Self {
+        Self {
+            token: Some(token),
+            progress: Progress::Continue,
+        }
+    }
+}
+
+/// Where one side of the exchange stands after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// This side will send more tokens.
+    Continue,
+    /// The returned token (if any) is this side's last; exactly one more token from the peer
+    /// completes the exchange.
+    Last,
+    /// This side needs nothing more from the peer; [`MechanismSession::finish`] may be called.
+    Done,
 }
 
 /// What a completed exchange proves.
 pub struct Authenticated {
-    /// The peer, as authenticated and accepted by the mechanism's trust set.
+    /// The peer, as authenticated and accepted by the mechanism's trust set. It must be the
+    /// peer that [`MechanismSession::peer`] reported.
     pub peer: PeerIdentity,
-    /// A secret both sides share and nobody else knows; at least 32 bytes.
-    pub secret: Zeroizing<Vec<u8>>,
+    /// The final secret both sides share and nobody else knows, mixed into the key schedule
+    /// after the handshake secret; `None` when the handshake secret is all there is.
+    pub secret: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl fmt::Debug for Authenticated {
@@ -105,7 +186,7 @@ pub struct Capabilities {
     pub integrity: bool,
     /// Supports the Privacy level.
     pub privacy: bool,
-    /// Authenticates both sides.
+    /// Authenticates both sides. handfast runs only mutual mechanisms.
     pub mutual: bool,
     /// Hides both identities from a passive observer.
     pub identity_hiding: bool,
@@ -113,10 +194,13 @@ pub struct Capabilities {
     pub stream: bool,
     /// Usable in datagram mode.
     pub datagram: bool,
+    /// Needs handfast's own ephemeral X25519 exchange (key shares in the hellos): the
+    /// mechanism authenticates the transcript but brings no forward-secret key of its own.
+    pub key_exchange: bool,
 }
 
 impl Capabilities {
-    /// A mechanism that yields a secret supports everything the record layer offers.
+    /// A mutual mechanism that yields its own secret: everything the record layer offers.
     pub const SECRET_BASED: Self = Self {
         integrity: true,
         privacy: true,
@@ -124,12 +208,33 @@ impl Capabilities {
         identity_hiding: false,
         stream: true,
         datagram: true,
+        key_exchange: false,
+    };
+
+    /// A mutual mechanism that authenticates the transcript and relies on handfast's own
+    /// key exchange for the secret.
+    pub const AUTHENTICATION_ONLY: Self = Self {
+        key_exchange: true,
+        ..Self::SECRET_BASED
     };
 
     /// The same, with identity hiding set as given.
     pub const fn with_identity_hiding(mut self, hiding: bool) -> Self {
         self.identity_hiding = hiding;
         self
+    }
+
+    /// Whether the mechanism can run at `level` in `mode`.
+    pub(crate) fn supports(&self, level: crate::ProtectionLevel, mode: crate::Mode) -> bool {
+        let level_ok = match level {
+            crate::ProtectionLevel::Integrity => self.integrity,
+            crate::ProtectionLevel::Privacy => self.privacy,
+        };
+        let mode_ok = match mode {
+            crate::Mode::Stream => self.stream,
+            crate::Mode::Datagram => self.datagram,
+        };
+        level_ok && mode_ok && self.mutual
     }
 }
 
@@ -159,6 +264,11 @@ impl std::error::Error for MechanismError {}
 
 /// Randomness handed in by the caller, stretched with HKDF-SHA256 into as many bytes as a
 /// handshake needs. The core never reads a global random source.
+///
+/// The `n`-th call to [`fill`](Self::fill) (counting from 1) with a destination of `L` bytes
+/// returns `HKDF-Expand(PRK = seed, info = "handfast entropy" || u64(n), L)` (one call per
+/// 8160-byte chunk of larger destinations). [`fork`](Self::fork) is a `fill` of 32 bytes that
+/// seeds a new source.
 pub struct Entropy {
     prk: Zeroizing<[u8; 32]>,
     counter: u64,
@@ -195,7 +305,7 @@ impl Entropy {
         }
     }
 
-    /// A new independent source derived from this one.
+    /// A new independent source, seeded by a 32-byte [`fill`](Self::fill) of this one.
     pub fn fork(&mut self) -> Self {
         let mut seed = [0u8; 32];
         self.fill(&mut seed);
@@ -234,5 +344,20 @@ mod tests {
         let mut big = vec![0u8; 20_000];
         c.fill(&mut big);
         assert!(big.iter().any(|&b| b != 0));
+    }
+
+    #[test]
+    fn entropy_is_the_documented_hkdf_expansion() {
+        // fill #1 of 32 bytes = HKDF-Expand(PRK = seed, "handfast entropy" || u64(1), 32),
+        // recomputed here through aws-lc's HMAC: T(1) = HMAC(PRK, info || 0x01).
+        let seed = [0x42u8; 32];
+        let mut e = Entropy::new(seed);
+        let mut out = [0u8; 32];
+        e.fill(&mut out);
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &seed);
+        let mut info = b"handfast entropy".to_vec();
+        info.extend_from_slice(&1u64.to_be_bytes());
+        info.push(1);
+        assert_eq!(aws_lc_rs::hmac::sign(&key, &info).as_ref(), &out);
     }
 }

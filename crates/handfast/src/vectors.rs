@@ -4,23 +4,24 @@
 
 use zeroize::Zeroizing;
 
-use crate::config::Mode;
-use crate::context::SecurityContext;
-use crate::handshake::Negotiated;
+use crate::context::{Negotiated, SecurityContext};
 use crate::identity::{MechanismId, PeerIdentity};
-use crate::key_schedule::{self, KeySchedule};
+use crate::key_schedule::{self, HandshakeKeys};
 use crate::level::ProtectionLevel;
 use crate::mechanism::Role;
+use crate::record::{self, Mode, Params};
 use crate::suite::CipherSuite;
 
-/// Every value the key schedule derives from one mechanism secret and two transcript hashes.
+/// Every value the key schedule derives from its secrets and three transcript hashes.
 #[derive(Debug)]
 pub struct Schedule {
-    /// HKDF-Extract output.
-    pub prk: [u8; 32],
-    /// Client and server Finished keys.
+    /// HKDF-Extract of the handshake stage.
+    pub prk_hs: [u8; 32],
+    /// HKDF-Extract of the master stage.
+    pub prk_ms: [u8; 32],
+    /// Server and client Finished keys.
     pub finished_keys: [[u8; 32]; 2],
-    /// Client and server Finished MACs (over `h_mech` and `h_client_finished`).
+    /// Server and client Finished MACs (over `h_sfin` and `h_cfin`).
     pub finished_macs: [[u8; 32]; 2],
     /// Client-to-server and server-to-client epoch-0 traffic secrets.
     pub traffic: [[u8; 32]; 2],
@@ -31,26 +32,31 @@ pub struct Schedule {
 }
 
 /// Runs the key schedule.
-pub fn schedule(secret: &[u8], h_mech: &[u8; 32], h_client_finished: &[u8; 32]) -> Schedule {
-    let ks = KeySchedule::new(secret);
-    let (cf, sf) = ks.finished_keys(h_mech);
-    let (ct, st) = ks.traffic_secrets(h_client_finished);
+pub fn schedule(
+    handshake_ikm: &[u8],
+    final_secret: &[u8],
+    h_sfin: &[u8; 32],
+    h_cfin: &[u8; 32],
+    h_done: &[u8; 32],
+) -> Schedule {
+    let hs = HandshakeKeys::new(handshake_ikm);
+    let ms = hs.master(final_secret);
+    let sf = hs.server_finished_key(h_sfin);
+    let cf = ms.client_finished_key(h_cfin);
+    let (ct, st) = ms.traffic_secrets(h_done);
     let mut keys = Vec::new();
-    for (k, iv) in [
-        ("privacy key", "privacy iv"),
-        ("integrity key", "integrity iv"),
-        ("signature key", "signature iv"),
-    ] {
-        let (key, ivb) = key_schedule::key_and_iv(&ct, k, iv);
+    for (k, iv) in record::LABELS {
+        let (key, ivb) = record::key_and_iv(&ct, k, iv);
         keys.push((k, key.to_vec()));
         keys.push((iv, ivb.to_vec()));
     }
     Schedule {
-        prk: *ks.prk(),
-        finished_keys: [*cf, *sf],
+        prk_hs: *hs.prk(),
+        prk_ms: *ms.prk(),
+        finished_keys: [*sf, *cf],
         finished_macs: [
-            key_schedule::finished_mac(&cf, h_mech),
-            key_schedule::finished_mac(&sf, h_client_finished),
+            key_schedule::finished_mac(&sf, h_sfin),
+            key_schedule::finished_mac(&cf, h_cfin),
         ],
         traffic: [*ct, *st],
         traffic_c_epoch1: *key_schedule::next_secret(&ct),
@@ -71,14 +77,16 @@ pub fn dangerous_context_from_secrets(
     let negotiated = Negotiated {
         mechanism: MechanismId(0),
         mechanism_name: "vectors",
-        level,
-        suite,
-        mode,
-        send_max: 1 << 16,
-        recv_max: 1 << 16,
-        key_update_interval,
-        max_sequence: u64::MAX - 1,
-        max_bad_records: 1 << 36,
+        record: Params {
+            suite,
+            mode,
+            level,
+            send_max: 1 << 16,
+            recv_max: 1 << 16,
+            key_update_interval,
+            max_sequence: u64::MAX - 1,
+            max_bad_records: 1 << 36,
+        },
     };
     SecurityContext::new(
         role,

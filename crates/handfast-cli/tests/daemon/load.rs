@@ -211,7 +211,9 @@ fn long_transfer_across_many_key_updates_is_verified_end_to_end() {
     let _heavy = heavy();
     let keys = Keys::new();
     let echo = Echo::start();
-    let tuning = ["--key-update-interval", "2"];
+    // The smallest records and the smallest interval the protocol allows: 48 MiB in 256-byte
+    // records is 196,608 records, 192 key updates each way.
+    let tuning = ["--key-update-interval", "1024", "--max-record-size", "256"];
     let (s, c) = pair(&keys, &echo, &tuning, &tuning);
     let sent = data(48 << 20);
     let start = Instant::now();

@@ -108,9 +108,11 @@ fn unknown_client_is_refused_before_any_backend_connection() {
         "{}",
         s.server.log()
     );
+    // The client has verified the server and sent its last flight (with the application's
+    // first bytes) before the server refuses it: it learns the refusal from the alert.
     assert!(
         s.client.wait_log(
-            "refused: peer aborted the handshake: access denied",
+            "refused by the peer after the handshake: access denied",
             1,
             Duration::from_secs(5)
         ),

@@ -1,56 +1,31 @@
-//! Client states: ExpectServerHello -> ExpectToken -> ExpectServerFinished.
+//! The client's hellos: the ClientHello with the first mechanism's opening token, and the
+//! check that every choice in the ServerHello follows from it.
 
 use std::sync::Arc;
 
-use super::message::{self, ClientHello, Message, ServerHello, VERSION};
-use super::{Negotiated, conclude, mechanism_error, min_interval};
+use zeroize::Zeroizing;
+
+use super::exchange::{Exchange, Mech, Next, mechanism_error};
+use super::key_share::KeyShare;
+use super::message::{self, ClientHello, Message, ServerHello, VERSION, unexpected};
 use crate::config::ClientConfig;
-use crate::context::SecurityContext;
-use crate::error::{Error, InvalidMessage, PeerMisbehaved, PolicyRejected};
-use crate::identity::PeerIdentity;
-use crate::key_schedule::{HASH_LEN, Secret, Transcript, finished_mac, verify_finished};
+use crate::context::Negotiated;
+use crate::error::{Error, PeerMisbehaved};
+use crate::key_schedule::Transcript;
 use crate::level::ProtectionLevel;
-use crate::mechanism::{Entropy, Mechanism, MechanismSession, Role};
-use crate::record::MAX_RECORD_LEN_LIMIT;
+use crate::mechanism::{Binding, Entropy, Mechanism, Progress, Role};
+use crate::record::{MAX_RECORD_LEN_LIMIT, Params, max_key_update_interval};
 
-// Named like rustls' states: each waits for (expects) one message.
-#[allow(clippy::enum_variant_names)]
-pub(super) enum State {
-    ExpectServerHello(ExpectServerHello),
-    ExpectToken(ExpectToken),
-    ExpectServerFinished(ExpectServerFinished),
-}
-
-// The handshake runs once per session; boxing the in-progress state would buy nothing.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Next {
-    Continue(State),
-    Done(Box<SecurityContext>),
-}
-
+/// The ClientHello and the opening token are out; the ServerHello must come next.
 pub(super) struct ExpectServerHello {
     config: Arc<ClientConfig>,
     hello: ClientHello,
-    session: Box<dyn MechanismSession>,
+    /// The first mechanism's session after its opening step.
+    first: Mech,
+    first_progress: Progress,
     entropy: Entropy,
     transcript: Transcript,
-}
-
-pub(super) struct ExpectToken {
-    config: Arc<ClientConfig>,
-    mechanism: Arc<dyn Mechanism>,
-    session: Box<dyn MechanismSession>,
-    negotiated: Negotiated,
-    transcript: Transcript,
-}
-
-pub(super) struct ExpectServerFinished {
-    negotiated: Negotiated,
-    peer: PeerIdentity,
-    server_finished_key: Secret,
-    client_traffic: Secret,
-    server_traffic: Secret,
-    h_client_finished: [u8; HASH_LEN],
+    key_share: Option<KeyShare>,
 }
 
 /// Builds the first flight: ClientHello and the preferred mechanism's opening token.
@@ -58,16 +33,18 @@ pub(super) fn start(
     config: Arc<ClientConfig>,
     mut entropy: Entropy,
     out: &mut Vec<u8>,
-) -> Result<State, Error> {
+) -> Result<ExpectServerHello, Error> {
     let mut random = [0u8; 32];
     entropy.fill(&mut random);
-    let first = &config.mechanisms[0];
-    let mut session = first
-        .start(Role::Initiator, entropy.fork())
-        .map_err(|e| mechanism_error(first.name(), e))?;
-    let step = session
-        .step(None)
-        .map_err(|e| mechanism_error(first.name(), e))?;
+    let key_share = if config
+        .mechanisms
+        .iter()
+        .any(|m| m.capabilities().key_exchange)
+    {
+        Some(KeyShare::generate(&mut entropy)?)
+    } else {
+        None
+    };
     let hello = ClientHello {
         version: VERSION,
         random,
@@ -77,198 +54,156 @@ pub(super) fn start(
         mode: config.mode,
         max_record_len: config.limits.max_record_len as u32,
         key_update_interval: config.limits.effective_key_update_interval(),
-        early_token: step.token.is_some(),
+        key_share: key_share.as_ref().map(KeyShare::public),
     };
     let mut transcript = Transcript::new();
-    send(&hello.encode(), &mut transcript, out);
-    if let Some(token) = step.token {
-        send(&message::mechanism_token(&token), &mut transcript, out);
-    }
-    Ok(State::ExpectServerHello(ExpectServerHello {
+    let record = hello.encode();
+    transcript.add(&record);
+    let first = &config.mechanisms[0];
+    let mut mech = start_mechanism(first.as_ref(), &config, &mut entropy)?;
+    let h = transcript.current();
+    let binding = Binding {
+        before_input: h,
+        before_output: h,
+    };
+    let (token, first_progress) = mech.step(None, &binding)?;
+    let token = token.ok_or_else(|| Error::Mechanism {
+        mechanism: first.name(),
+        reason: "mechanism broke its contract: the initiator's first step must return a token"
+            .into(),
+    })?;
+    let token = message::mechanism_token(&token);
+    transcript.add(&token);
+    out.extend_from_slice(&record);
+    out.extend_from_slice(&token);
+    Ok(ExpectServerHello {
         config,
         hello,
-        session,
+        first: mech,
+        first_progress,
         entropy,
         transcript,
-    }))
-}
-
-impl State {
-    pub(super) fn handle(self, record: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
-        let msg = message::decode(record)?;
-        if let Message::Alert(code) = msg {
-            return Err(Error::AlertReceived(code));
-        }
-        match self {
-            Self::ExpectServerHello(s) => s.handle(msg, record, out),
-            Self::ExpectToken(s) => s.handle(msg, record, out),
-            Self::ExpectServerFinished(s) => s.handle(msg),
-        }
-    }
+        key_share,
+    })
 }
 
 impl ExpectServerHello {
-    fn handle(mut self, msg: Message<'_>, record: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
+    pub(super) fn handle(
+        self,
+        msg: Message<'_>,
+        record: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Next, Error> {
         let Message::ServerHello(sh) = msg else {
             return Err(unexpected("ServerHello", &msg));
         };
-        let negotiated = self.check(&sh)?;
-        self.transcript.add(record);
-        let first = &self.config.mechanisms[0];
-        let (mechanism, session) = if sh.mechanism == first.id() {
-            (first.clone(), self.session)
-        } else {
-            // The server picked a later mechanism: the opening token was for the first one.
-            let mechanism = self
-                .config
-                .mechanisms
-                .iter()
-                .find(|m| m.id() == sh.mechanism)
-                .cloned()
-                .ok_or(PeerMisbehaved::Downgrade(
-                    "server chose a mechanism the client did not offer",
-                ))?;
-            let mut session = mechanism
-                .start(Role::Initiator, self.entropy.fork())
-                .map_err(|e| mechanism_error(mechanism.name(), e))?;
-            let step = session
-                .step(None)
-                .map_err(|e| mechanism_error(mechanism.name(), e))?;
-            if let Some(token) = step.token {
-                send(&message::mechanism_token(&token), &mut self.transcript, out);
-            }
-            (mechanism, session)
+        let Self {
+            config,
+            hello,
+            first,
+            first_progress,
+            mut entropy,
+            mut transcript,
+            key_share,
+        } = self;
+        let (mechanism, negotiated) = check(&config, &hello, &sh)?;
+        transcript.add(record);
+        let ecdhe = match (key_share, sh.key_share) {
+            (Some(ours), Some(theirs)) => Some(ours.agree(&theirs)?),
+            // `check` refused a share that does not match the mechanism.
+            _ => None::<Zeroizing<[u8; 32]>>,
         };
-        let negotiated = Negotiated {
-            mechanism_name: mechanism.name(),
-            ..negotiated
-        };
-        Ok(Next::Continue(State::ExpectToken(ExpectToken {
-            config: self.config,
-            mechanism,
-            session,
-            negotiated,
-            transcript: self.transcript,
-        })))
+        if mechanism.id() == config.mechanisms[0].id() {
+            let ex = Exchange::new(Role::Initiator, first, negotiated, transcript, ecdhe);
+            return match first_progress {
+                Progress::Done => ex.client_moved(None, Progress::Done, false, out),
+                Progress::Continue | Progress::Last => Ok(Next::Exchange(ex)),
+            };
+        }
+        // The server chose a later mechanism: the opening token was for the first one and is
+        // ignored; the chosen one starts now.
+        let mech = start_mechanism(mechanism.as_ref(), &config, &mut entropy)?;
+        let ex = Exchange::new(Role::Initiator, mech, negotiated, transcript, ecdhe);
+        let h = ex.hash();
+        ex.consume(
+            None,
+            &Binding {
+                before_input: h,
+                before_output: h,
+            },
+            out,
+        )
     }
+}
 
-    /// Everything the server chose must follow from what this client offered.
-    fn check(&self, sh: &ServerHello) -> Result<Negotiated, Error> {
-        let config = &self.config;
-        if !self.hello.mechanisms.contains(&sh.mechanism) {
-            return Err(PeerMisbehaved::Downgrade(
-                "server chose a mechanism the client did not offer",
-            )
-            .into());
-        }
-        if !self.hello.suites.contains(&sh.suite) {
-            return Err(
-                PeerMisbehaved::Downgrade("server chose a suite the client did not offer").into(),
-            );
-        }
-        if sh.mode != self.hello.mode {
-            return Err(PeerMisbehaved::Downgrade("server chose a different mode").into());
-        }
-        if sh.negotiated_level
-            != ProtectionLevel::negotiate(self.hello.requested_level, sh.required_level)
-        {
-            return Err(PeerMisbehaved::Downgrade(
-                "negotiated level is not the higher of the requested and required levels",
-            )
-            .into());
-        }
-        if sh.negotiated_level < config.policy.minimum {
-            return Err(PolicyRejected::LevelBelowMinimum {
-                offered: sh.negotiated_level,
-                required: config.policy.minimum,
-            }
-            .into());
-        }
-        let interval = sh.key_update_interval;
-        if interval > self.hello.key_update_interval || interval < min_interval(sh.mode) {
-            return Err(PolicyRejected::Limits("key update interval").into());
-        }
-        let send_max = sh.max_record_len as usize;
-        if send_max == 0 || send_max > MAX_RECORD_LEN_LIMIT {
-            return Err(PolicyRejected::Limits("maximum record length").into());
-        }
-        Ok(Negotiated {
-            mechanism: sh.mechanism,
-            mechanism_name: "",
-            level: sh.negotiated_level,
+fn start_mechanism(
+    mechanism: &dyn Mechanism,
+    config: &ClientConfig,
+    entropy: &mut Entropy,
+) -> Result<Mech, Error> {
+    let session = mechanism
+        .start(Role::Initiator, entropy.fork())
+        .map_err(|e| mechanism_error(mechanism.name(), e))?;
+    Ok(Mech::new(session, mechanism.name(), config.policy.clone()))
+}
+
+/// Everything the server chose must follow from what this client offered.
+fn check(
+    config: &ClientConfig,
+    hello: &ClientHello,
+    sh: &ServerHello,
+) -> Result<(Arc<dyn Mechanism>, Negotiated), Error> {
+    let downgrade = |what| Err(PeerMisbehaved::Downgrade(what).into());
+    let Some(mechanism) = config.mechanisms.iter().find(|m| m.id() == sh.mechanism) else {
+        return downgrade("server chose a mechanism the client did not offer");
+    };
+    if !hello.suites.contains(&sh.suite) {
+        return downgrade("server chose a suite the client did not offer");
+    }
+    if sh.mode != hello.mode {
+        return downgrade("server chose a different mode");
+    }
+    if sh.negotiated_level != ProtectionLevel::negotiate(hello.requested_level, sh.required_level) {
+        return downgrade(
+            "negotiated level is not the higher of the requested and required levels",
+        );
+    }
+    let caps = mechanism.capabilities();
+    if !caps.supports(sh.negotiated_level, sh.mode) {
+        return downgrade(
+            "server chose a mechanism that cannot run at the negotiated level and mode",
+        );
+    }
+    if caps.key_exchange != sh.key_share.is_some() {
+        return downgrade("the server's key share does not match the chosen mechanism");
+    }
+    let send_max = sh.max_record_len as usize;
+    if send_max == 0 || send_max > MAX_RECORD_LEN_LIMIT {
+        return Err(PeerMisbehaved::IllegalParameter("max_record_len").into());
+    }
+    let interval = sh.key_update_interval;
+    if interval > hello.key_update_interval {
+        return downgrade("key update interval above the client's proposal");
+    }
+    let recv_max = config.limits.max_record_len;
+    if interval < sh.mode.min_key_update_interval()
+        || interval > max_key_update_interval(send_max.max(recv_max))
+    {
+        return Err(PeerMisbehaved::IllegalParameter("key_update_interval").into());
+    }
+    let negotiated = Negotiated {
+        mechanism: sh.mechanism,
+        mechanism_name: mechanism.name(),
+        record: Params {
             suite: sh.suite,
             mode: sh.mode,
+            level: sh.negotiated_level,
             send_max,
-            recv_max: config.limits.max_record_len,
+            recv_max,
             key_update_interval: interval,
             max_sequence: config.limits.max_sequence,
             max_bad_records: config.limits.max_bad_records,
-        })
-    }
-}
-
-impl ExpectToken {
-    fn handle(mut self, msg: Message<'_>, record: &[u8], out: &mut Vec<u8>) -> Result<Next, Error> {
-        let Message::MechanismToken(token) = msg else {
-            return Err(unexpected("MechanismToken", &msg));
-        };
-        self.transcript.add(record);
-        let name = self.mechanism.name();
-        let step = self
-            .session
-            .step(Some(token))
-            .map_err(|e| mechanism_error(name, e))?;
-        if let Some(token) = step.token {
-            send(&message::mechanism_token(&token), &mut self.transcript, out);
-        }
-        if !step.done {
-            return Ok(Next::Continue(State::ExpectToken(self)));
-        }
-        let done = conclude(self.session, name, &self.config.policy, &self.transcript)?;
-        let mac = finished_mac(&done.client_finished_key, &done.h_mech);
-        send(&message::finished(&mac), &mut self.transcript, out);
-        let h_client_finished = self.transcript.current();
-        let (client_traffic, server_traffic) = done.schedule.traffic_secrets(&h_client_finished);
-        Ok(Next::Continue(State::ExpectServerFinished(
-            ExpectServerFinished {
-                negotiated: self.negotiated,
-                peer: done.peer,
-                server_finished_key: done.server_finished_key,
-                client_traffic,
-                server_traffic,
-                h_client_finished,
-            },
-        )))
-    }
-}
-
-impl ExpectServerFinished {
-    fn handle(self, msg: Message<'_>) -> Result<Next, Error> {
-        let Message::Finished(mac) = msg else {
-            return Err(unexpected("Finished", &msg));
-        };
-        if !verify_finished(&self.server_finished_key, &self.h_client_finished, mac) {
-            return Err(PeerMisbehaved::TranscriptMismatch.into());
-        }
-        Ok(Next::Done(Box::new(SecurityContext::new(
-            Role::Initiator,
-            self.negotiated,
-            self.peer,
-            self.client_traffic,
-            self.server_traffic,
-        ))))
-    }
-}
-
-fn send(record: &[u8], transcript: &mut Transcript, out: &mut Vec<u8>) {
-    transcript.add(record);
-    out.extend_from_slice(record);
-}
-
-pub(super) fn unexpected(expected: &'static str, got: &Message<'_>) -> Error {
-    InvalidMessage::Unexpected {
-        expected,
-        got: got.name(),
-    }
-    .into()
+        },
+    };
+    Ok((mechanism.clone(), negotiated))
 }

@@ -1,17 +1,18 @@
 //! Handshake messages and their encoding. Every field is parsed strictly: unknown codes and
 //! trailing bytes are errors, so every byte on the wire carries meaning.
 
-use crate::codec::{Reader, put_u24};
-use crate::config::Mode;
+use crate::codec::Reader;
 use crate::error::{AlertCode, Error, InvalidMessage, PeerMisbehaved};
 use crate::identity::MechanismId;
 use crate::key_schedule::HASH_LEN;
 use crate::level::ProtectionLevel;
-use crate::record::{TYPE_ALERT, TYPE_HANDSHAKE};
+use crate::record::{ContentType, Mode, STREAM_HEADER_LEN, TYPE_ALERT, write_stream_header};
 use crate::suite::CipherSuite;
 
 /// The only protocol version.
-pub(crate) const VERSION: u16 = 1;
+pub(crate) const VERSION: u16 = 2;
+/// Length of an X25519 key share.
+pub(crate) const KEY_SHARE_LEN: usize = 32;
 
 const HS_CLIENT_HELLO: u8 = 1;
 const HS_SERVER_HELLO: u8 = 2;
@@ -51,7 +52,7 @@ pub(crate) struct ClientHello {
     pub(crate) mode: Mode,
     pub(crate) max_record_len: u32,
     pub(crate) key_update_interval: u64,
-    pub(crate) early_token: bool,
+    pub(crate) key_share: Option<[u8; KEY_SHARE_LEN]>,
 }
 
 /// The server's choice.
@@ -66,6 +67,7 @@ pub(crate) struct ServerHello {
     pub(crate) mode: Mode,
     pub(crate) max_record_len: u32,
     pub(crate) key_update_interval: u64,
+    pub(crate) key_share: Option<[u8; KEY_SHARE_LEN]>,
 }
 
 impl ClientHello {
@@ -85,7 +87,7 @@ impl ClientHello {
         b.push(self.mode.to_wire());
         b.extend_from_slice(&self.max_record_len.to_be_bytes());
         b.extend_from_slice(&self.key_update_interval.to_be_bytes());
-        b.push(u8::from(self.early_token));
+        put_key_share(&mut b, self.key_share.as_ref());
         handshake_record(HS_CLIENT_HELLO, &b)
     }
 
@@ -102,9 +104,14 @@ impl ClientHello {
         if n == 0 || n > 16 {
             return Err(InvalidMessage::Malformed(WHAT).into());
         }
-        let mechanisms = (0..n)
-            .map(|_| r.u16().map(MechanismId))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut mechanisms = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let m = MechanismId(r.u16()?);
+            if mechanisms.contains(&m) {
+                return Err(InvalidMessage::Malformed(WHAT).into());
+            }
+            mechanisms.push(m);
+        }
         let requested_level = level(r.u8()?, WHAT)?;
         let n = r.u8()?;
         if n == 0 || n > 8 {
@@ -120,7 +127,7 @@ impl ClientHello {
         let mode = Mode::from_wire(r.u8()?).ok_or(InvalidMessage::Malformed(WHAT))?;
         let max_record_len = r.u32()?;
         let key_update_interval = r.u64()?;
-        let early_token = boolean(r.u8()?, WHAT)?;
+        let key_share = key_share(&mut r)?;
         r.finish()?;
         Ok(Self {
             version,
@@ -131,7 +138,7 @@ impl ClientHello {
             mode,
             max_record_len,
             key_update_interval,
-            early_token,
+            key_share,
         })
     }
 }
@@ -148,6 +155,7 @@ impl ServerHello {
         b.push(self.mode.to_wire());
         b.extend_from_slice(&self.max_record_len.to_be_bytes());
         b.extend_from_slice(&self.key_update_interval.to_be_bytes());
+        put_key_share(&mut b, self.key_share.as_ref());
         handshake_record(HS_SERVER_HELLO, &b)
     }
 
@@ -168,6 +176,7 @@ impl ServerHello {
         let mode = Mode::from_wire(r.u8()?).ok_or(InvalidMessage::Malformed(WHAT))?;
         let max_record_len = r.u32()?;
         let key_update_interval = r.u64()?;
+        let key_share = key_share(&mut r)?;
         r.finish()?;
         Ok(Self {
             version,
@@ -179,6 +188,7 @@ impl ServerHello {
             mode,
             max_record_len,
             key_update_interval,
+            key_share,
         })
     }
 }
@@ -198,15 +208,16 @@ pub(crate) fn alert(code: AlertCode) -> Vec<u8> {
     vec![TYPE_ALERT, 0, 0, 1, code.to_wire()]
 }
 
-/// Decodes one complete handshake-phase record (`header || body`).
+/// Decodes one complete handshake-phase record (`header || body`), whose header the caller
+/// parsed as an alert or handshake record.
 pub(crate) fn decode(record: &[u8]) -> Result<Message<'_>, Error> {
-    let (ty, body) = (record[0], &record[4..]);
-    match ty {
-        TYPE_ALERT => match body {
+    let (ty, body) = (record[0], &record[STREAM_HEADER_LEN..]);
+    match ContentType::parse(ty)? {
+        ContentType::Alert => match body {
             [code] => Ok(Message::Alert(AlertCode::from_wire(*code))),
             _ => Err(InvalidMessage::Malformed("Alert").into()),
         },
-        TYPE_HANDSHAKE => {
+        ContentType::Handshake => {
             let Some((&hs, rest)) = body.split_first() else {
                 return Err(InvalidMessage::Malformed("handshake record").into());
             };
@@ -219,29 +230,51 @@ pub(crate) fn decode(record: &[u8]) -> Result<Message<'_>, Error> {
                 _ => Err(InvalidMessage::Malformed("handshake message type").into()),
             }
         }
-        other => Err(InvalidMessage::UnknownRecordType(other).into()),
+        ContentType::Protected(..) => Err(InvalidMessage::Unexpected {
+            expected: "handshake record",
+            got: "protected record",
+        }
+        .into()),
     }
 }
 
+/// The error for a message that is not valid in the current state.
+pub(crate) fn unexpected(expected: &'static str, got: &Message<'_>) -> Error {
+    InvalidMessage::Unexpected {
+        expected,
+        got: got.name(),
+    }
+    .into()
+}
+
 fn handshake_record(hs_type: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + body.len());
-    out.push(TYPE_HANDSHAKE);
-    put_u24(&mut out, body.len() + 1);
-    out.push(hs_type);
-    out.extend_from_slice(body);
+    let mut out = vec![0u8; STREAM_HEADER_LEN + 1 + body.len()];
+    write_stream_header(&mut out, ContentType::Handshake, body.len() + 1);
+    out[STREAM_HEADER_LEN] = hs_type;
+    out[STREAM_HEADER_LEN + 1..].copy_from_slice(body);
     out
+}
+
+fn put_key_share(b: &mut Vec<u8>, share: Option<&[u8; KEY_SHARE_LEN]>) {
+    match share {
+        Some(s) => {
+            b.push(KEY_SHARE_LEN as u8);
+            b.extend_from_slice(s);
+        }
+        None => b.push(0),
+    }
+}
+
+fn key_share(r: &mut Reader<'_>) -> Result<Option<[u8; KEY_SHARE_LEN]>, Error> {
+    match usize::from(r.u8()?) {
+        0 => Ok(None),
+        KEY_SHARE_LEN => Ok(Some(r.array()?)),
+        _ => Err(PeerMisbehaved::IllegalParameter("key share length").into()),
+    }
 }
 
 fn level(code: u8, what: &'static str) -> Result<ProtectionLevel, InvalidMessage> {
     ProtectionLevel::from_wire(code).ok_or(InvalidMessage::Malformed(what))
-}
-
-fn boolean(code: u8, what: &'static str) -> Result<bool, InvalidMessage> {
-    match code {
-        0 => Ok(false),
-        1 => Ok(true),
-        _ => Err(InvalidMessage::Malformed(what)),
-    }
 }
 
 #[cfg(test)]
@@ -258,7 +291,7 @@ mod tests {
             mode: Mode::Datagram,
             max_record_len: 65_536,
             key_update_interval: 4096,
-            early_token: true,
+            key_share: Some([3; 32]),
         }
     }
 
@@ -279,6 +312,7 @@ mod tests {
             mode: Mode::Stream,
             max_record_len: 1024,
             key_update_interval: 7,
+            key_share: None,
         };
         match decode(&sh.encode()).unwrap() {
             Message::ServerHello(got) => assert_eq!(got, sh),
@@ -300,5 +334,20 @@ mod tests {
         let n = r.len() - 4;
         r[1..4].copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
         assert!(decode(&r).is_err());
+    }
+
+    #[test]
+    fn duplicate_mechanisms_and_odd_key_shares_are_rejected() {
+        let mut ch = sample_client_hello();
+        ch.mechanisms = vec![MechanismId(1), MechanismId(1)];
+        assert!(decode(&ch.encode()).is_err());
+        let mut rec = sample_client_hello().encode();
+        // The key share length byte sits 33 bytes before the end.
+        let at = rec.len() - 33;
+        rec[at] = 31;
+        assert_eq!(
+            decode(&rec).unwrap_err(),
+            PeerMisbehaved::IllegalParameter("key share length").into()
+        );
     }
 }

@@ -1,35 +1,40 @@
-//! The handshake driver: hellos, mechanism tokens, transcript and key confirmation.
+//! The handshake driver: hellos, mechanism tokens, transcript and key confirmation, in one
+//! round trip.
 //!
 //! ```text
 //! client                                             server
 //! ClientHello + MechanismToken(t1)        ------->
 //!                                         <-------   ServerHello + MechanismToken(t2)
-//! MechanismToken(t3) + Finished(client)   ------->
-//!                                         <-------   Finished(server) [+ application data]
-//! [application data]                      <------>   [application data]
+//!                                                    + Finished(server)
+//! MechanismToken(t3) + Finished(client)
+//! + application data                      ------->
+//!                                         <------>   application data
 //! ```
-//! (Noise XX needs exactly these three tokens; other mechanisms may need more or fewer.)
+//! (Noise XX needs exactly these three tokens; other mechanisms need more or fewer.)
 //!
 //! Each state is its own type holding only what is valid in it; handling a message consumes
-//! the state and returns the next one. A [`SecurityContext`] exists only once both Finished
-//! messages have been checked, so application data cannot flow before the handshake completes.
+//! the state and returns the next one. A [`SecurityContext`] exists only once the peer's
+//! Finished has been checked: the client's after the server's Finished (which covers the
+//! hellos), the server's after the client's, so the server releases nothing that arrived with
+//! the client's last flight before the client is authenticated.
 
 mod client;
+mod exchange;
+mod key_share;
 mod message;
 mod server;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::codec::get_u24;
-use crate::config::{ClientConfig, Mode, ServerConfig};
+use exchange::Next;
+use message::Message;
+
+use crate::config::{ClientConfig, ServerConfig};
 use crate::context::SecurityContext;
-use crate::error::{Error, InvalidMessage, PolicyRejected};
-use crate::identity::{MechanismId, PeerIdentity};
-use crate::level::ProtectionLevel;
-use crate::mechanism::{Entropy, MechanismError};
-use crate::record::{STREAM_HEADER_LEN, TYPE_ALERT, TYPE_HANDSHAKE};
-use crate::suite::CipherSuite;
+use crate::error::{ApiMisuse, Error, InvalidMessage};
+use crate::mechanism::Entropy;
+use crate::record::{ContentType, Mode, STREAM_HEADER_LEN, StreamHeader};
 
 /// A handshake in progress, for either role.
 ///
@@ -48,11 +53,27 @@ pub struct Handshake {
     max_message: usize,
     max_total: usize,
     deadline: Instant,
+    /// Datagram mode (once known): protected records that overtake the handshake are dropped.
+    datagram: bool,
 }
 
+// Named like rustls' states: each waits for (expects) one message.
+#[allow(clippy::enum_variant_names, clippy::large_enum_variant)]
 enum State {
-    Client(client::State),
-    Server(server::State),
+    /// Client: hello and opening token sent.
+    ExpectServerHello(client::ExpectServerHello),
+    /// Server: waiting for the hello.
+    ExpectClientHello(server::ExpectClientHello),
+    /// Server: hello received; its opening token follows.
+    ExpectFirstToken(server::ExpectFirstToken),
+    /// Either side: waiting for the peer's next token.
+    ExpectToken(exchange::Exchange),
+    /// Server: last token and Finished sent; one client token completes the mechanism.
+    ExpectFinalToken(exchange::ExpectFinalToken),
+    /// Client: mechanism done.
+    ExpectServerFinished(exchange::ExpectServerFinished),
+    /// Server: mechanism done.
+    ExpectClientFinished(exchange::ExpectClientFinished),
     Complete(Box<SecurityContext>),
     Failed(Error),
     Taken,
@@ -78,8 +99,9 @@ impl Handshake {
             limits.max_handshake_len,
             now + limits.handshake_timeout,
         );
+        hs.datagram = config.mode == Mode::Datagram;
         let state = client::start(config, Entropy::new(entropy), &mut hs.out)?;
-        hs.state = State::Client(state);
+        hs.state = State::ExpectServerHello(state);
         Ok(hs)
     }
 
@@ -99,7 +121,7 @@ impl Handshake {
             limits.max_handshake_len,
             now + limits.handshake_timeout,
         );
-        hs.state = State::Server(server::start(config, Entropy::new(entropy)));
+        hs.state = State::ExpectClientHello(server::start(config, Entropy::new(entropy)));
         Ok(hs)
     }
 
@@ -112,23 +134,34 @@ impl Handshake {
             max_message,
             max_total,
             deadline,
+            datagram: false,
         }
     }
 
     /// Consumes bytes from the peer and returns how many were used.
     ///
-    /// Consumption stops when the handshake completes: any bytes after that belong to the
-    /// record layer and must be given to the [`SecurityContext`].
+    /// Consumption stops when the handshake completes: any bytes after that (on the server,
+    /// the client's first application records) belong to the record layer and must be given to
+    /// the [`SecurityContext`]. In datagram mode, pass one datagram per call: a protected
+    /// record that arrives before the handshake completes is dropped.
     ///
     /// # Errors
     /// Any handshake failure. It is sticky, and an alert for the peer (with a coarse reason)
     /// is queued in [`take_output`](Self::take_output).
     pub fn handle_input(&mut self, mut input: &[u8]) -> Result<usize, Error> {
         let total = input.len();
+        if self.datagram
+            && self.inbuf.is_empty()
+            && self.is_in_progress()
+            && let Some(&first) = input.first()
+            && matches!(ContentType::parse(first), Ok(ContentType::Protected(..)))
+        {
+            return Ok(total);
+        }
         while !input.is_empty() && self.is_in_progress() {
             let n = self.fill(input).map_err(|e| self.fail(e))?;
             input = &input[n..];
-            if let Some(len) = self.buffered_record_len()
+            if let Ok(Some(len)) = self.buffered_record_len()
                 && self.inbuf.len() == len
             {
                 let record = core::mem::take(&mut self.inbuf);
@@ -177,7 +210,10 @@ impl Handshake {
 
     /// Whether the handshake is neither complete nor failed.
     pub fn is_in_progress(&self) -> bool {
-        matches!(self.state, State::Client(_) | State::Server(_))
+        !matches!(
+            self.state,
+            State::Complete(_) | State::Failed(_) | State::Taken
+        )
     }
 
     /// The established security context.
@@ -188,37 +224,23 @@ impl Handshake {
         match self.state {
             State::Complete(ctx) => Ok(*ctx),
             State::Failed(e) => Err(e),
-            _ => Err(crate::error::ApiMisuse::HandshakeIncomplete.into()),
+            _ => Err(ApiMisuse::HandshakeIncomplete.into()),
         }
     }
 
     /// Buffers bytes of the current record, checking its header before taking the body.
     fn fill(&mut self, input: &[u8]) -> Result<usize, Error> {
-        let want = match self.buffered_record_len() {
+        let want = match self.buffered_record_len()? {
             Some(len) => len - self.inbuf.len(),
             None => STREAM_HEADER_LEN - self.inbuf.len(),
         };
         let n = want.min(input.len());
         self.inbuf.extend_from_slice(&input[..n]);
         self.received += n;
-        if self.inbuf.len() == STREAM_HEADER_LEN {
-            let ty = self.inbuf[0];
-            if ty != TYPE_HANDSHAKE && ty != TYPE_ALERT {
-                return Err(InvalidMessage::Unexpected {
-                    expected: "handshake record",
-                    got: "protected record",
-                }
-                .into());
-            }
-            let len = get_u24([self.inbuf[1], self.inbuf[2], self.inbuf[3]]);
-            if len == 0 || len > self.max_message {
-                return Err(InvalidMessage::RecordTooLarge {
-                    len,
-                    max: self.max_message,
-                }
-                .into());
-            }
-            self.inbuf.reserve_exact(len);
+        if self.inbuf.len() == STREAM_HEADER_LEN
+            && let Some(len) = self.buffered_record_len()?
+        {
+            self.inbuf.reserve_exact(len - STREAM_HEADER_LEN);
         }
         if self.received > self.max_total {
             return Err(InvalidMessage::HandshakeTooLarge {
@@ -229,25 +251,36 @@ impl Handshake {
         Ok(n)
     }
 
-    fn buffered_record_len(&self) -> Option<usize> {
-        let h = self.inbuf.get(..STREAM_HEADER_LEN)?;
-        Some(STREAM_HEADER_LEN + get_u24([h[1], h[2], h[3]]))
+    /// The whole length of the buffered record once its header is in, checked: a handshake
+    /// or alert record of 1 to `max_message` bytes.
+    fn buffered_record_len(&self) -> Result<Option<usize>, Error> {
+        let Some(header) = StreamHeader::parse(&self.inbuf)? else {
+            return Ok(None);
+        };
+        if let ContentType::Protected(..) = header.ty {
+            return Err(InvalidMessage::Unexpected {
+                expected: "handshake record",
+                got: "protected record",
+            }
+            .into());
+        }
+        if header.len == 0 || header.len > self.max_message {
+            return Err(InvalidMessage::RecordTooLarge {
+                len: header.len,
+                max: self.max_message,
+            }
+            .into());
+        }
+        Ok(Some(header.record_len()))
     }
 
     fn process(&mut self, record: &[u8]) -> Result<(), Error> {
-        let result = match core::mem::replace(&mut self.state, State::Taken) {
-            State::Client(s) => s.handle(record, &mut self.out).map(|next| match next {
-                client::Next::Continue(s) => State::Client(s),
-                client::Next::Done(ctx) => State::Complete(ctx),
-            }),
-            State::Server(s) => s.handle(record, &mut self.out).map(|next| match next {
-                server::Next::Continue(s) => State::Server(s),
-                server::Next::Done(ctx) => State::Complete(ctx),
-            }),
-            other => Ok(other),
-        };
-        match result {
+        let state = core::mem::replace(&mut self.state, State::Taken);
+        match transition(state, record, &mut self.out) {
             Ok(state) => {
+                if let State::ExpectFirstToken(s) = &state {
+                    self.datagram = s.mode() == Mode::Datagram;
+                }
                 self.state = state;
                 Ok(())
             }
@@ -265,11 +298,41 @@ impl Handshake {
     }
 }
 
+/// One record moves the state machine one step.
+fn transition(state: State, record: &[u8], out: &mut Vec<u8>) -> Result<State, Error> {
+    let msg = message::decode(record)?;
+    if let Message::Alert(code) = msg {
+        return Err(Error::AlertReceived(code));
+    }
+    let next = match state {
+        State::ExpectServerHello(s) => s.handle(msg, record, out)?,
+        State::ExpectClientHello(s) => return Ok(State::ExpectFirstToken(s.handle(msg, record)?)),
+        State::ExpectFirstToken(s) => s.handle(msg, record, out)?,
+        State::ExpectToken(s) => s.handle(msg, record, out)?,
+        State::ExpectFinalToken(s) => s.handle(msg, record)?,
+        State::ExpectServerFinished(s) => s.handle(msg, record, out)?,
+        State::ExpectClientFinished(s) => s.handle(msg, record)?,
+        done @ (State::Complete(_) | State::Failed(_) | State::Taken) => return Ok(done),
+    };
+    Ok(match next {
+        Next::Exchange(s) => State::ExpectToken(s),
+        Next::FinalToken(s) => State::ExpectFinalToken(s),
+        Next::ServerFinished(s) => State::ExpectServerFinished(s),
+        Next::ClientFinished(s) => State::ExpectClientFinished(s),
+        Next::Complete(ctx) => State::Complete(ctx),
+    })
+}
+
 impl core::fmt::Debug for Handshake {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let state = match &self.state {
-            State::Client(_) => "client in progress",
-            State::Server(_) => "server in progress",
+            State::ExpectServerHello(_) => "expecting ServerHello",
+            State::ExpectClientHello(_) => "expecting ClientHello",
+            State::ExpectFirstToken(_) => "expecting the opening token",
+            State::ExpectToken(_) => "expecting a mechanism token",
+            State::ExpectFinalToken(_) => "expecting the client's final token",
+            State::ExpectServerFinished(_) => "expecting the server's Finished",
+            State::ExpectClientFinished(_) => "expecting the client's Finished",
             State::Complete(_) => "complete",
             State::Failed(_) => "failed",
             State::Taken => "poisoned",
@@ -277,80 +340,5 @@ impl core::fmt::Debug for Handshake {
         f.debug_struct("Handshake")
             .field("state", &state)
             .finish_non_exhaustive()
-    }
-}
-
-/// What both sides agreed on.
-#[derive(Clone, Debug)]
-pub(crate) struct Negotiated {
-    pub(crate) mechanism: MechanismId,
-    pub(crate) mechanism_name: &'static str,
-    pub(crate) level: ProtectionLevel,
-    pub(crate) suite: CipherSuite,
-    pub(crate) mode: Mode,
-    /// Largest plaintext this side may send (the peer's limit).
-    pub(crate) send_max: usize,
-    /// Largest plaintext this side accepts.
-    pub(crate) recv_max: usize,
-    pub(crate) key_update_interval: u64,
-    pub(crate) max_sequence: u64,
-    pub(crate) max_bad_records: u64,
-}
-
-/// Maps a mechanism failure to the handshake error.
-pub(crate) fn mechanism_error(name: &'static str, e: MechanismError) -> Error {
-    match e {
-        MechanismError::NotTrusted(who) => PolicyRejected::PeerNotTrusted(who).into(),
-        MechanismError::BadToken(reason) | MechanismError::Config(reason) => Error::Mechanism {
-            mechanism: name,
-            reason,
-        },
-    }
-}
-
-/// Where both sides stand when their mechanism is done: the authorized peer, and the key
-/// schedule keyed by the mechanism's secret and the transcript through the last token.
-pub(crate) struct Concluded {
-    pub(crate) peer: PeerIdentity,
-    pub(crate) schedule: crate::key_schedule::KeySchedule,
-    pub(crate) h_mech: [u8; crate::key_schedule::HASH_LEN],
-    pub(crate) client_finished_key: crate::key_schedule::Secret,
-    pub(crate) server_finished_key: crate::key_schedule::Secret,
-}
-
-/// Takes a finished mechanism's result, authorizes the peer with `policy`, and derives the
-/// Finished keys.
-pub(crate) fn conclude(
-    session: Box<dyn crate::mechanism::MechanismSession>,
-    name: &'static str,
-    policy: &crate::policy::Policy,
-    transcript: &crate::key_schedule::Transcript,
-) -> Result<Concluded, Error> {
-    let auth = session.finish().map_err(|e| mechanism_error(name, e))?;
-    authorize(policy, &auth.peer)?;
-    let h_mech = transcript.current();
-    let schedule = crate::key_schedule::KeySchedule::new(&auth.secret);
-    let (client_finished_key, server_finished_key) = schedule.finished_keys(&h_mech);
-    Ok(Concluded {
-        peer: auth.peer,
-        schedule,
-        h_mech,
-        client_finished_key,
-        server_finished_key,
-    })
-}
-
-/// Runs the policy's authorization callback.
-pub(crate) fn authorize(policy: &crate::policy::Policy, peer: &PeerIdentity) -> Result<(), Error> {
-    policy
-        .check_peer(peer)
-        .map_err(|reason| PolicyRejected::PeerNotTrusted(format!("{peer}: {reason}")).into())
-}
-
-/// The smallest key-update interval a mode accepts from a peer.
-pub(crate) fn min_interval(mode: Mode) -> u64 {
-    match mode {
-        Mode::Stream => 1,
-        Mode::Datagram => crate::record::REPLAY_WINDOW,
     }
 }

@@ -4,34 +4,36 @@
 //! ratchet of the previous one, so both sides change keys at the same record without any
 //! signalling, and a stolen key reveals nothing about earlier epochs.
 
+use std::collections::VecDeque;
+
+use super::aead::Unauthentic;
+use super::keys::LevelKeys;
 use super::replay::ReplayWindow;
 use crate::error::{Error, LimitReached, PeerMisbehaved};
-use crate::key_schedule::{LevelKeys, Secret, next_secret};
-use crate::suite::{CipherSuite, Unauthentic};
+use crate::key_schedule::{Secret, next_secret};
+use crate::suite::CipherSuite;
 
-/// How many epochs a datagram may jump ahead of the newest authenticated one. Each step costs
-/// a ratchet before the tag can be checked, so a forged datagram costs at most this many; a
-/// session that loses more than this many intervals of datagrams in a row must reconnect.
+/// How many epochs a datagram may be ahead of the newest authenticated one. The keys of those
+/// epochs are derived in advance (as QUIC keeps the next key phase ready), so a forged
+/// datagram costs one AEAD check whatever epoch it claims; a session that loses more than
+/// this many intervals of datagrams in a row must reconnect.
 pub(crate) const MAX_EPOCH_JUMP: u64 = 2;
 
-/// Key state shared by all directions.
-struct Epochs {
+/// The ratchet of one direction: the traffic secret of `epoch`.
+struct Chain {
     suite: CipherSuite,
     interval: u64,
     secret: Secret,
     epoch: u64,
-    keys: LevelKeys,
 }
 
-impl Epochs {
+impl Chain {
     fn new(suite: CipherSuite, secret: Secret, interval: u64) -> Self {
-        let keys = LevelKeys::derive(suite, &secret);
         Self {
             suite,
             interval,
             secret,
             epoch: 0,
-            keys,
         }
     }
 
@@ -39,47 +41,38 @@ impl Epochs {
         seq / self.interval
     }
 
-    /// Secret and keys of `epoch` (> current), and the keys of `epoch - 1`, without committing.
-    fn ahead(&self, epoch: u64) -> (Secret, LevelKeys, Option<LevelKeys>) {
-        let mut secret = next_secret(&self.secret);
-        let mut before = None;
-        for e in self.epoch + 1..epoch {
-            if e + 1 == epoch {
-                before = Some(LevelKeys::derive(self.suite, &secret));
-            }
-            secret = next_secret(&secret);
-        }
-        let keys = LevelKeys::derive(self.suite, &secret);
-        (secret, keys, before)
+    fn keys(&self) -> LevelKeys {
+        LevelKeys::derive(self.suite, &self.secret)
     }
 
-    /// Moves to `epoch`; returns the keys of the epoch just left if it was `epoch - 1`.
-    fn commit(
-        &mut self,
-        epoch: u64,
-        secret: Secret,
-        keys: LevelKeys,
-        before: Option<LevelKeys>,
-    ) -> Option<LevelKeys> {
-        let left = core::mem::replace(&mut self.keys, keys);
-        let was_adjacent = self.epoch + 1 == epoch;
+    /// The next epoch's secret and keys, without moving to it.
+    fn peek_next(&self) -> (Secret, LevelKeys) {
+        let secret = next_secret(&self.secret);
+        let keys = LevelKeys::derive(self.suite, &secret);
+        (secret, keys)
+    }
+
+    /// Moves to the next epoch; the old secret is erased (zeroized on drop).
+    fn commit_next(&mut self, secret: Secret) {
         self.secret = secret;
-        self.epoch = epoch;
-        if was_adjacent { Some(left) } else { before }
+        self.epoch += 1;
     }
 }
 
 /// The sending half.
-pub(crate) struct Send {
-    keys: Epochs,
+pub(crate) struct Sender {
+    chain: Chain,
+    keys: LevelKeys,
     next_seq: u64,
     max_seq: u64,
 }
 
-impl Send {
+impl Sender {
     pub(crate) fn new(suite: CipherSuite, secret: Secret, interval: u64, max_seq: u64) -> Self {
+        let chain = Chain::new(suite, secret, interval);
         Self {
-            keys: Epochs::new(suite, secret, interval),
+            keys: chain.keys(),
+            chain,
             next_seq: 0,
             max_seq,
         }
@@ -92,38 +85,43 @@ impl Send {
         if seq > self.max_seq {
             return Err(LimitReached::SequenceExhausted);
         }
-        let epoch = self.keys.epoch_of(seq);
-        if epoch != self.keys.epoch {
-            let (secret, keys, _) = self.keys.ahead(epoch);
-            self.keys.commit(epoch, secret, keys, None);
+        // Sequence numbers go up by one, so the epoch moves by at most one.
+        if self.chain.epoch_of(seq) != self.chain.epoch {
+            let (secret, keys) = self.chain.peek_next();
+            self.chain.commit_next(secret);
+            self.keys = keys;
         }
         self.next_seq = seq + 1;
-        Ok((seq, &self.keys.keys))
+        Ok((seq, &self.keys))
     }
 
     /// The key epoch in use (number of key updates so far).
     pub(crate) fn epoch(&self) -> u64 {
-        self.keys.epoch
+        self.chain.epoch
     }
 }
 
 /// The receiving half in stream mode: the next sequence number is implicit.
-pub(crate) struct RecvStream {
-    keys: Epochs,
+pub(crate) struct StreamReceiver {
+    chain: Chain,
+    keys: LevelKeys,
     next_seq: u64,
     max_seq: u64,
 }
 
-impl RecvStream {
+impl StreamReceiver {
     pub(crate) fn new(suite: CipherSuite, secret: Secret, interval: u64, max_seq: u64) -> Self {
+        let chain = Chain::new(suite, secret, interval);
         Self {
-            keys: Epochs::new(suite, secret, interval),
+            keys: chain.keys(),
+            chain,
             next_seq: 0,
             max_seq,
         }
     }
 
-    /// Runs `verify` with the keys of the next record; advances only if it succeeds.
+    /// Runs `verify` with the next record's sequence number and keys; advances only if it
+    /// succeeds.
     pub(crate) fn open(
         &mut self,
         verify: impl FnOnce(u64, &LevelKeys) -> Result<(), Unauthentic>,
@@ -132,34 +130,40 @@ impl RecvStream {
         if seq > self.max_seq {
             return Err(LimitReached::SequenceExhausted.into());
         }
-        let epoch = self.keys.epoch_of(seq);
-        if epoch == self.keys.epoch {
-            verify(seq, &self.keys.keys).map_err(|_| PeerMisbehaved::BadRecordMac)?;
+        if self.chain.epoch_of(seq) == self.chain.epoch {
+            verify(seq, &self.keys).map_err(|_| PeerMisbehaved::BadRecordMac)?;
         } else {
-            let (secret, keys, _) = self.keys.ahead(epoch);
+            let (secret, keys) = self.chain.peek_next();
             verify(seq, &keys).map_err(|_| PeerMisbehaved::BadRecordMac)?;
-            self.keys.commit(epoch, secret, keys, None);
+            self.chain.commit_next(secret);
+            self.keys = keys;
         }
         self.next_seq = seq + 1;
         Ok(seq)
     }
 
     pub(crate) fn epoch(&self) -> u64 {
-        self.keys.epoch
+        self.chain.epoch
     }
 }
 
 /// The receiving half in datagram mode: explicit sequence numbers and a replay window.
-pub(crate) struct RecvDatagram {
-    keys: Epochs,
-    previous: Option<LevelKeys>,
+pub(crate) struct DatagramReceiver {
+    /// The secret of the furthest epoch whose keys are ready (`epoch + MAX_EPOCH_JUMP`).
+    chain: Chain,
+    /// Keys of epochs `first ..= epoch + MAX_EPOCH_JUMP`; `first` is `epoch - 1` once an
+    /// epoch has been left (its records may still arrive within the window), else `epoch`.
+    keys: VecDeque<LevelKeys>,
+    first: u64,
+    /// The epoch of the newest authentic record.
+    epoch: u64,
     window: ReplayWindow,
     max_seq: u64,
     bad_records: u64,
     max_bad_records: u64,
 }
 
-impl RecvDatagram {
+impl DatagramReceiver {
     pub(crate) fn new(
         suite: CipherSuite,
         secret: Secret,
@@ -167,9 +171,19 @@ impl RecvDatagram {
         max_seq: u64,
         max_bad_records: u64,
     ) -> Self {
+        let mut chain = Chain::new(suite, secret, interval);
+        let mut keys = VecDeque::with_capacity(2 + MAX_EPOCH_JUMP as usize);
+        keys.push_back(chain.keys());
+        for _ in 0..MAX_EPOCH_JUMP {
+            let (secret, k) = chain.peek_next();
+            chain.commit_next(secret);
+            keys.push_back(k);
+        }
         Self {
-            keys: Epochs::new(suite, secret, interval),
-            previous: None,
+            chain,
+            keys,
+            first: 0,
+            epoch: 0,
             window: ReplayWindow::new(),
             max_seq,
             bad_records: 0,
@@ -179,7 +193,7 @@ impl RecvDatagram {
 
     /// Checks `seq` against the window, runs `verify` with its epoch's keys, and only if that
     /// succeeds marks it received and moves the epoch forward. A record that fails leaves the
-    /// window and keys as they were.
+    /// window and keys as they were, and costs no key derivation.
     pub(crate) fn open(
         &mut self,
         seq: u64,
@@ -192,40 +206,124 @@ impl RecvDatagram {
             return Err(PeerMisbehaved::TooFarAhead(seq).into());
         }
         self.window.check(seq)?;
-        let epoch = self.keys.epoch_of(seq);
-        let current = self.keys.epoch;
-        let result = if epoch == current {
-            verify(&self.keys.keys)
-        } else if epoch + 1 == current {
-            match &self.previous {
-                Some(keys) => verify(keys),
-                None => return Err(PeerMisbehaved::TooOld(seq).into()),
-            }
-        } else if epoch < current {
-            return Err(PeerMisbehaved::TooOld(seq).into());
-        } else if epoch - current > MAX_EPOCH_JUMP {
+        let epoch = self.chain.epoch_of(seq);
+        if epoch > self.epoch + MAX_EPOCH_JUMP {
             return Err(PeerMisbehaved::TooFarAhead(seq).into());
-        } else {
-            let (secret, keys, before) = self.keys.ahead(epoch);
-            let r = verify(&keys);
-            if r.is_ok() {
-                self.previous = self.keys.commit(epoch, secret, keys, before);
-            }
-            r
+        }
+        let Some(keys) = epoch
+            .checked_sub(self.first)
+            .and_then(|i| self.keys.get(i as usize))
+        else {
+            return Err(PeerMisbehaved::TooOld(seq).into());
         };
-        match result {
-            Ok(()) => {
-                self.window.accept(seq);
-                Ok(())
-            }
-            Err(Unauthentic) => {
-                self.bad_records += 1;
-                Err(PeerMisbehaved::BadRecordMac.into())
-            }
+        if verify(keys).is_err() {
+            self.bad_records += 1;
+            return Err(PeerMisbehaved::BadRecordMac.into());
+        }
+        while self.epoch < epoch {
+            self.advance();
+        }
+        self.window.accept(seq);
+        Ok(())
+    }
+
+    /// Moves the newest epoch up by one: derives the keys of the epoch that comes into reach
+    /// and drops those that fall out of it.
+    fn advance(&mut self) {
+        let (secret, keys) = self.chain.peek_next();
+        self.chain.commit_next(secret);
+        self.keys.push_back(keys);
+        self.epoch += 1;
+        while self.epoch - self.first > 1 {
+            self.keys.pop_front();
+            self.first += 1;
         }
     }
 
     pub(crate) fn epoch(&self) -> u64 {
-        self.keys.epoch
+        self.epoch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::record::keys::tests::derivations;
+
+    fn pair(interval: u64) -> (Sender, DatagramReceiver) {
+        let secret = || Zeroizing::new([7u8; 32]);
+        let suite = CipherSuite::Aes256Gcm;
+        (
+            Sender::new(suite, secret(), interval, u64::MAX - 1),
+            DatagramReceiver::new(suite, secret(), interval, u64::MAX - 1, 1 << 36),
+        )
+    }
+
+    /// A record of sequence `seq`, verified through the keys the receiver picks.
+    fn mac_of(keys: &LevelKeys, seq: u64) -> [u8; 16] {
+        keys.level(crate::level::ProtectionLevel::Integrity)
+            .mac(seq, &seq.to_be_bytes())
+    }
+
+    #[test]
+    fn forged_datagrams_ahead_cost_no_key_derivation() {
+        let interval = 4096;
+        let (_, mut rx) = pair(interval);
+        let before = derivations();
+        for epochs_ahead in 0..=MAX_EPOCH_JUMP {
+            let seq = epochs_ahead * interval + 5;
+            let err = rx
+                .open(seq, |k| {
+                    k.level(crate::level::ProtectionLevel::Integrity).verify(
+                        seq,
+                        &seq.to_be_bytes(),
+                        &[0; 16],
+                    )
+                })
+                .unwrap_err();
+            assert_eq!(err, PeerMisbehaved::BadRecordMac.into());
+        }
+        assert_eq!(derivations(), before, "a forged datagram derived keys");
+        assert_eq!(rx.epoch(), 0);
+        // Beyond the jump the record is refused before any cryptography.
+        let far = (MAX_EPOCH_JUMP + 1) * interval;
+        assert_eq!(
+            rx.open(far, |_| unreachable!("no verification past the jump")),
+            Err(PeerMisbehaved::TooFarAhead(far).into())
+        );
+    }
+
+    #[test]
+    fn genuine_datagrams_move_epochs_and_keep_the_previous_one() {
+        let interval = 2048;
+        let (mut tx, mut rx) = pair(interval);
+        let mut sealed = Vec::new();
+        for _ in 0..(5 * interval) {
+            let (seq, keys) = tx.next().unwrap();
+            sealed.push((seq, mac_of(keys, seq)));
+        }
+        let open = |rx: &mut DatagramReceiver, (seq, tag): (u64, [u8; 16])| {
+            rx.open(seq, |k| {
+                k.level(crate::level::ProtectionLevel::Integrity).verify(
+                    seq,
+                    &seq.to_be_bytes(),
+                    &tag,
+                )
+            })
+        };
+        // Epoch 0, then a jump of two epochs, then a late record of the epoch just left.
+        open(&mut rx, sealed[10]).unwrap();
+        open(&mut rx, sealed[(2 * interval + 3) as usize]).unwrap();
+        assert_eq!(rx.epoch(), 2);
+        open(&mut rx, sealed[(2 * interval - 1) as usize]).unwrap();
+        // Two epochs back is out of reach.
+        assert!(matches!(
+            open(&mut rx, sealed[11]),
+            Err(Error::PeerMisbehaved(PeerMisbehaved::TooOld(_)))
+        ));
+        open(&mut rx, sealed[(4 * interval) as usize]).unwrap();
+        assert_eq!(rx.epoch(), 4);
     }
 }

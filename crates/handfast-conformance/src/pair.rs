@@ -5,59 +5,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use handfast::{
-    ClientConfig, Error, Handshake, Mechanism, Mode, Opened, ProtectionLevel, SecurityContext,
-    ServerConfig,
+    ClientConfig, Error, Handshake, Mode, Opened, ProtectionLevel, SecurityContext, ServerConfig,
 };
-use handfast_noise::{NoiseMechanism, PrivateKey, TrustSet};
+
+use crate::Fixture;
 
 /// Which way bytes travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Dir {
+pub enum Dir {
+    /// Client to server.
     ToServer,
+    /// Server to client.
     ToClient,
 }
 
-/// The fixed identities of the tests.
-pub(crate) struct Keys {
-    pub(crate) server: PrivateKey,
-    pub(crate) client: PrivateKey,
-    pub stranger: PrivateKey,
-}
-
-pub(crate) fn keys() -> Keys {
-    Keys {
-        server: PrivateKey::from_seed([0x51; 32]).with_comment("server"),
-        client: PrivateKey::from_seed([0xc1; 32]).with_comment("client"),
-        stranger: PrivateKey::from_seed([0x66; 32]).with_comment("stranger"),
-    }
-}
-
-/// The mechanism each side uses, built for every mechanism under test. Only Noise exists
-/// today; later mechanisms add a constructor here and the whole suite runs against them.
-pub(crate) fn noise_pair(
-    client_key: &PrivateKey,
-    server_key: &PrivateKey,
-) -> (Arc<dyn Mechanism>, Arc<dyn Mechanism>) {
-    let k = keys();
-    let client = NoiseMechanism::new(
-        client_key.clone(),
-        TrustSet::from([k.server.public_key("")]),
-    );
-    let server = NoiseMechanism::new(
-        server_key.clone(),
-        TrustSet::from([k.client.public_key("")]),
-    );
-    (Arc::new(client), Arc::new(server))
-}
-
-/// Client and server configs with trusted keys on both sides.
-pub(crate) fn configs(
+/// Client and server configs from the fixture's trusted pair, with the server running both
+/// modes.
+pub fn configs(
+    f: &dyn Fixture,
     level: ProtectionLevel,
     min_level: ProtectionLevel,
     mode: Mode,
 ) -> (ClientConfig, ServerConfig) {
-    let k = keys();
-    let (cm, sm) = noise_pair(&k.client, &k.server);
+    let (cm, sm) = f.pair();
     let mut c = ClientConfig::new(cm).with_level(level);
     c.mode = mode;
     let mut s = ServerConfig::new(sm).with_min_level(min_level);
@@ -66,18 +36,21 @@ pub(crate) fn configs(
 }
 
 /// A flight-altering hook: `(direction, flight number, bytes)`.
-pub(crate) type Tamper<'a> = Box<dyn FnMut(Dir, usize, &mut Vec<u8>) + 'a>;
+pub type Tamper<'a> = Box<dyn FnMut(Dir, usize, &mut Vec<u8>) + 'a>;
 
 /// How a handshake ended.
-pub(crate) struct Outcome {
-    pub(crate) client: Result<SecurityContext, Error>,
-    pub(crate) server: Result<SecurityContext, Error>,
+pub struct Outcome {
+    /// The client's context, or why it has none.
+    pub client: Result<SecurityContext, Error>,
+    /// The server's context, or why it has none.
+    pub server: Result<SecurityContext, Error>,
     /// Every flight as sent (before tampering).
-    pub(crate) flights: Vec<(Dir, Vec<u8>)>,
+    pub flights: Vec<(Dir, Vec<u8>)>,
 }
 
 impl Outcome {
-    pub(crate) fn both(self) -> (SecurityContext, SecurityContext) {
+    /// Both contexts; panics with both errors otherwise.
+    pub fn both(self) -> (SecurityContext, SecurityContext) {
         match (self.client, self.server) {
             (Ok(c), Ok(s)) => (c, s),
             (c, s) => panic!(
@@ -88,20 +61,28 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn established(&self) -> bool {
+    /// Whether both sides established a session.
+    pub fn established(&self) -> bool {
         self.client.is_ok() && self.server.is_ok()
     }
 }
 
 /// Runs a handshake to the end with a virtual clock, applying `tamper` to each flight.
-pub(crate) fn handshake_with(
+pub fn handshake_with(c: ClientConfig, s: ServerConfig, tamper: Option<Tamper<'_>>) -> Outcome {
+    handshake_seeded(c, s, [0xaa; 32], [0xbb; 32], tamper)
+}
+
+/// As [`handshake_with`], with the entropy of each side given.
+pub fn handshake_seeded(
     c: ClientConfig,
     s: ServerConfig,
+    client_entropy: [u8; 32],
+    server_entropy: [u8; 32],
     mut tamper: Option<Tamper<'_>>,
 ) -> Outcome {
     let now = Instant::now();
-    let mut client = Handshake::client(Arc::new(c), [0xaa; 32], now).expect("client config");
-    let mut server = Handshake::server(Arc::new(s), [0xbb; 32], now).expect("server config");
+    let mut client = Handshake::client(Arc::new(c), client_entropy, now).expect("client config");
+    let mut server = Handshake::server(Arc::new(s), server_entropy, now).expect("server config");
     let mut flights = Vec::new();
     let mut errors: (Option<Error>, Option<Error>) = (None, None);
     let mut n = 0;
@@ -125,16 +106,12 @@ pub(crate) fn handshake_with(
             if !to.is_in_progress() {
                 continue;
             }
-            match to.handle_input(&bytes) {
-                Ok(_) => {}
-                Err(e) => {
-                    let slot = if dir == Dir::ToServer {
-                        &mut errors.1
-                    } else {
-                        &mut errors.0
-                    };
-                    slot.get_or_insert(e);
-                }
+            if let Err(e) = to.handle_input(&bytes) {
+                let slot = match dir {
+                    Dir::ToServer => &mut errors.1,
+                    Dir::ToClient => &mut errors.0,
+                };
+                slot.get_or_insert(e);
             }
         }
         if !progressed {
@@ -142,7 +119,7 @@ pub(crate) fn handshake_with(
         }
     }
     // Time passes: anything still waiting hits its deadline.
-    let later = now + Duration::from_secs(11);
+    let later = now + Duration::from_secs(3600);
     for (hs, err) in [(&mut client, &mut errors.0), (&mut server, &mut errors.1)] {
         if let Err(e) = hs.handle_timeout(later) {
             err.get_or_insert(e);
@@ -155,31 +132,38 @@ pub(crate) fn handshake_with(
     }
 }
 
-pub(crate) fn handshake(c: ClientConfig, s: ServerConfig) -> Outcome {
+/// Runs a handshake with nothing altered.
+pub fn handshake(c: ClientConfig, s: ServerConfig) -> Outcome {
     handshake_with(c, s, None)
 }
 
 /// An established pair at the given levels and mode.
-pub(crate) fn established(
+pub fn established(
+    f: &dyn Fixture,
     level: ProtectionLevel,
     min_level: ProtectionLevel,
     mode: Mode,
 ) -> (SecurityContext, SecurityContext) {
-    let (c, s) = configs(level, min_level, mode);
+    let (c, s) = configs(f, level, min_level, mode);
     handshake(c, s).both()
 }
 
 /// Stream-mode receiver: buffers bytes and opens whole records as they complete.
 #[derive(Default)]
-pub(crate) struct StreamReceiver {
+pub struct StreamReceiver {
     buf: Vec<u8>,
-    pub(crate) messages: Vec<(ProtectionLevel, Vec<u8>)>,
-    pub(crate) closed: bool,
+    /// Messages delivered so far, with their levels.
+    pub messages: Vec<(ProtectionLevel, Vec<u8>)>,
+    /// Whether the peer's authenticated close arrived.
+    pub closed: bool,
 }
 
 impl StreamReceiver {
     /// Feeds bytes; returns the first error.
-    pub(crate) fn feed(&mut self, ctx: &mut SecurityContext, bytes: &[u8]) -> Result<(), Error> {
+    ///
+    /// # Errors
+    /// Whatever the context refuses.
+    pub fn feed(&mut self, ctx: &mut SecurityContext, bytes: &[u8]) -> Result<(), Error> {
         self.buf.extend_from_slice(bytes);
         while let Some(len) = ctx.next_record_len(&self.buf)? {
             if self.buf.len() < len {
@@ -197,6 +181,13 @@ impl StreamReceiver {
 }
 
 /// Flips bit `bit` of `bytes`.
-pub(crate) fn flip(bytes: &mut [u8], bit: usize) {
+pub fn flip(bytes: &mut [u8], bit: usize) {
     bytes[bit / 8] ^= 1 << (bit % 8);
+}
+
+/// Offset of the requested-level byte in a ClientHello flight.
+pub fn requested_level_offset(flight: &[u8]) -> usize {
+    // record header 4, hs type 1, version 2, random 32, mechanism count 1 + 2 each.
+    let n_mech = usize::from(flight[4 + 1 + 2 + 32]);
+    4 + 1 + 2 + 32 + 1 + 2 * n_mech
 }
