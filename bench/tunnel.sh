@@ -11,17 +11,8 @@ ROUNDS="${ROUNDS:-5}"
 SECS="${SECS:-5}"
 OUT="${BENCHMARKS:-$PWD/BENCHMARKS.md}"
 
-need=()
-for tool in iperf3:iperf3 stunnel:stunnel4 spiped:spiped openssl:openssl; do
-    command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-    echo "installing ${need[*]} (Debian packages)"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+. bench/lib.sh
+install_missing iperf3:iperf3 stunnel:stunnel4 spiped:spiped openssl:openssl
 cargo build --release --locked -q -p handfast-cli
 HF="$PWD/target/release/handfast"
 
@@ -29,14 +20,10 @@ work="$(mktemp -d)"
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
-
 P_IPERF=$(free_port); iperf3 -s -p "$P_IPERF" >/dev/null 2>&1 & pids+=($!)
 
 # handfast: one server (minimum integrity, so the client chooses) and a client per level.
-"$HF" keygen --out "$work/server.key" >/dev/null
-"$HF" keygen --out "$work/client.key" >/dev/null
+handfast_keys "$work"
 P_HF=$(free_port); P_HFP=$(free_port); P_HFI=$(free_port)
 HANDFAST_LOG=warn "$HF" server --listen "127.0.0.1:$P_HF" --forward "127.0.0.1:$P_IPERF" --key "$work/server.key" \
     --allow "$work/client.key.pub" --min-level integrity 2>"$work/hf-server.log" & pids+=($!)
@@ -47,50 +34,10 @@ for level in privacy integrity; do
 done
 
 # stunnel: a private CA, ECDSA P-256 certificates, client certificates required, TLS 1.3 only.
-(
-    cd "$work"
-    openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-    openssl req -x509 -new -key ca.key -subj /CN=bench-ca -days 2 -out ca.pem 2>/dev/null
-    for who in server client; do
-        openssl ecparam -name prime256v1 -genkey -noout -out "$who.key" 2>/dev/null
-        openssl req -new -key "$who.key" -subj "/CN=$who.test" -out "$who.csr" 2>/dev/null
-        printf 'subjectAltName=DNS:%s.test\n' "$who" > "$who.ext"
-        openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-            -extfile "$who.ext" -out "$who.pem" 2>/dev/null
-    done
-)
+stunnel_certs "$work"
 P_ST=$(free_port); P_STC=$(free_port)
-cat > "$work/stunnel-server.conf" <<CONF
-foreground = yes
-pid =
-[bench]
-accept = 127.0.0.1:$P_ST
-connect = 127.0.0.1:$P_IPERF
-cert = $work/server.pem
-key = $work/server.key
-CAfile = $work/ca.pem
-verifyChain = yes
-requireCert = yes
-sslVersionMin = TLSv1.3
-ciphersuites = TLS_AES_256_GCM_SHA384
-CONF
-cat > "$work/stunnel-client.conf" <<CONF
-foreground = yes
-pid =
-[bench]
-client = yes
-accept = 127.0.0.1:$P_STC
-connect = 127.0.0.1:$P_ST
-cert = $work/client.pem
-key = $work/client.key
-CAfile = $work/ca.pem
-verifyChain = yes
-checkHost = server.test
-sslVersionMin = TLSv1.3
-ciphersuites = TLS_AES_256_GCM_SHA384
-CONF
-stunnel "$work/stunnel-server.conf" >"$work/stunnel-server.log" 2>&1 & pids+=($!)
-stunnel "$work/stunnel-client.conf" >"$work/stunnel-client.log" 2>&1 & pids+=($!)
+stunnel_server "$work" "$P_ST" "$P_IPERF"
+stunnel_client "$work" "$P_STC" "$P_ST"
 
 # spiped: a shared 32-byte key.
 head -c 32 /dev/urandom > "$work/spiped.key"

@@ -7,9 +7,12 @@
 //! cargo run --release -p handfast-bench              # writes BENCHMARKS.md and BENCHMARKS.svg
 //! cargo run --release -p handfast-bench -- --quick --out /tmp/bench   # a smoke run
 //! ```
+//!
+//! It also carries the pieces of `bench/latency.sh` (`echo`, `delay`, `first-reply`).
 
 mod chart;
 mod handfast_side;
+mod latency;
 mod raw;
 mod report;
 mod tls;
@@ -41,6 +44,30 @@ impl Series {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+    };
+    // The pieces of bench/latency.sh.
+    match args.first().map(String::as_str) {
+        Some("echo") => return latency::echo(flag("--listen").unwrap_or("127.0.0.1:0")),
+        Some("delay") => {
+            let ms: f64 = flag("--delay-ms").unwrap_or("0").parse()?;
+            return latency::delay(
+                flag("--listen").unwrap_or("127.0.0.1:0"),
+                flag("--connect").unwrap_or("127.0.0.1:0"),
+                Duration::from_secs_f64(ms / 1e3),
+            );
+        }
+        Some("first-reply") => {
+            let ms = latency::first_reply(flag("--connect").unwrap_or("127.0.0.1:0"))?;
+            println!("{ms:.3}");
+            return Ok(());
+        }
+        _ => {}
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let out = args
         .iter()

@@ -112,7 +112,8 @@ impl SecurityContext {
         msg: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        self.check_send(level, msg.len())?;
+        self.check_failed()?;
+        self.records.check_send(level, msg.len())?;
         let start = out.len();
         let hl = self.records.header_len();
         out.resize(start + hl, 0);
@@ -142,7 +143,7 @@ impl SecurityContext {
             }
             .into());
         }
-        self.check_send(level, record.len() - overhead)?;
+        self.check_failed()?;
         self.records.seal(Kind::Data, level, record)
     }
 
@@ -236,7 +237,8 @@ impl SecurityContext {
     /// As [`close`](Self::close).
     pub fn close_into(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
         let level = self.level();
-        self.check_send(level, 0)?;
+        self.check_failed()?;
+        self.records.check_send(level, 0)?;
         let start = out.len();
         out.resize(start + self.records.overhead(), 0);
         self.records
@@ -256,7 +258,7 @@ impl SecurityContext {
             return Err(ApiMisuse::SignatureNeedsIntegrity.into());
         }
         check_signed_len(msg)?;
-        self.check_send(ProtectionLevel::Integrity, 0)?;
+        self.check_failed()?;
         self.records.sign(msg)
     }
 
@@ -329,12 +331,13 @@ impl SecurityContext {
         self.records.peer_closed()
     }
 
-    /// Refuses to send after a fatal error, then applies the record layer's own checks.
-    fn check_send(&self, level: ProtectionLevel, len: usize) -> Result<(), Error> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
+    /// Refuses to send after a fatal error; the record layer applies its own checks (level,
+    /// size, close) when it seals.
+    fn check_failed(&self) -> Result<(), Error> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
         }
-        self.records.check_send(level, len)
     }
 
     /// Makes a receive error sticky where the mode requires it.

@@ -48,6 +48,8 @@ use aws_lc_rs::hkdf;
 use zeroize::{Zeroize, Zeroizing};
 
 pub use crate::identity::{MechanismId, PeerIdentity};
+use crate::level::ProtectionLevel;
+use crate::record::Mode;
 
 /// A kind of authentication, configured with this side's credentials and trust.
 pub trait Mechanism: Send + Sync + fmt::Debug {
@@ -225,14 +227,14 @@ impl Capabilities {
     }
 
     /// Whether the mechanism can run at `level` in `mode`.
-    pub(crate) fn supports(&self, level: crate::ProtectionLevel, mode: crate::Mode) -> bool {
+    pub(crate) fn supports(&self, level: ProtectionLevel, mode: Mode) -> bool {
         let level_ok = match level {
-            crate::ProtectionLevel::Integrity => self.integrity,
-            crate::ProtectionLevel::Privacy => self.privacy,
+            ProtectionLevel::Integrity => self.integrity,
+            ProtectionLevel::Privacy => self.privacy,
         };
         let mode_ok = match mode {
-            crate::Mode::Stream => self.stream,
-            crate::Mode::Datagram => self.datagram,
+            Mode::Stream => self.stream,
+            Mode::Datagram => self.datagram,
         };
         level_ok && mode_ok && self.mutual
     }

@@ -11,6 +11,7 @@ use super::keys::LevelKeys;
 use super::replay::ReplayWindow;
 use crate::error::{Error, LimitReached, PeerMisbehaved};
 use crate::key_schedule::{Secret, next_secret};
+use crate::level::ProtectionLevel;
 use crate::suite::CipherSuite;
 
 /// How many epochs a datagram may be ahead of the newest authenticated one. The keys of those
@@ -19,19 +20,31 @@ use crate::suite::CipherSuite;
 /// this many intervals of datagrams in a row must reconnect.
 pub(crate) const MAX_EPOCH_JUMP: u64 = 2;
 
+/// What every direction's key state is built from.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyParams {
+    pub(crate) suite: CipherSuite,
+    /// The negotiated level: no keys below it are derived.
+    pub(crate) floor: ProtectionLevel,
+    pub(crate) interval: u64,
+    pub(crate) max_seq: u64,
+}
+
 /// The ratchet of one direction: the traffic secret of `epoch`.
 struct Chain {
     suite: CipherSuite,
+    floor: ProtectionLevel,
     interval: u64,
     secret: Secret,
     epoch: u64,
 }
 
 impl Chain {
-    fn new(suite: CipherSuite, secret: Secret, interval: u64) -> Self {
+    fn new(p: KeyParams, secret: Secret) -> Self {
         Self {
-            suite,
-            interval,
+            suite: p.suite,
+            floor: p.floor,
+            interval: p.interval,
             secret,
             epoch: 0,
         }
@@ -42,13 +55,13 @@ impl Chain {
     }
 
     fn keys(&self) -> LevelKeys {
-        LevelKeys::derive(self.suite, &self.secret)
+        LevelKeys::derive(self.suite, &self.secret, self.floor)
     }
 
     /// The next epoch's secret and keys, without moving to it.
     fn peek_next(&self) -> (Secret, LevelKeys) {
         let secret = next_secret(&self.secret);
-        let keys = LevelKeys::derive(self.suite, &secret);
+        let keys = LevelKeys::derive(self.suite, &secret, self.floor);
         (secret, keys)
     }
 
@@ -68,13 +81,13 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    pub(crate) fn new(suite: CipherSuite, secret: Secret, interval: u64, max_seq: u64) -> Self {
-        let chain = Chain::new(suite, secret, interval);
+    pub(crate) fn new(p: KeyParams, secret: Secret) -> Self {
+        let chain = Chain::new(p, secret);
         Self {
             keys: chain.keys(),
             chain,
             next_seq: 0,
-            max_seq,
+            max_seq: p.max_seq,
         }
     }
 
@@ -110,13 +123,13 @@ pub(crate) struct StreamReceiver {
 }
 
 impl StreamReceiver {
-    pub(crate) fn new(suite: CipherSuite, secret: Secret, interval: u64, max_seq: u64) -> Self {
-        let chain = Chain::new(suite, secret, interval);
+    pub(crate) fn new(p: KeyParams, secret: Secret) -> Self {
+        let chain = Chain::new(p, secret);
         Self {
             keys: chain.keys(),
             chain,
             next_seq: 0,
-            max_seq,
+            max_seq: p.max_seq,
         }
     }
 
@@ -164,14 +177,8 @@ pub(crate) struct DatagramReceiver {
 }
 
 impl DatagramReceiver {
-    pub(crate) fn new(
-        suite: CipherSuite,
-        secret: Secret,
-        interval: u64,
-        max_seq: u64,
-        max_bad_records: u64,
-    ) -> Self {
-        let mut chain = Chain::new(suite, secret, interval);
+    pub(crate) fn new(p: KeyParams, secret: Secret, max_bad_records: u64) -> Self {
+        let mut chain = Chain::new(p, secret);
         let mut keys = VecDeque::with_capacity(2 + MAX_EPOCH_JUMP as usize);
         keys.push_back(chain.keys());
         for _ in 0..MAX_EPOCH_JUMP {
@@ -185,7 +192,7 @@ impl DatagramReceiver {
             first: 0,
             epoch: 0,
             window: ReplayWindow::new(),
-            max_seq,
+            max_seq: p.max_seq,
             bad_records: 0,
             max_bad_records,
         }
@@ -254,16 +261,22 @@ mod tests {
 
     fn pair(interval: u64) -> (Sender, DatagramReceiver) {
         let secret = || Zeroizing::new([7u8; 32]);
-        let suite = CipherSuite::Aes256Gcm;
+        let p = KeyParams {
+            suite: CipherSuite::Aes256Gcm,
+            floor: ProtectionLevel::Integrity,
+            interval,
+            max_seq: u64::MAX - 1,
+        };
         (
-            Sender::new(suite, secret(), interval, u64::MAX - 1),
-            DatagramReceiver::new(suite, secret(), interval, u64::MAX - 1, 1 << 36),
+            Sender::new(p, secret()),
+            DatagramReceiver::new(p, secret(), 1 << 36),
         )
     }
 
     /// A record of sequence `seq`, verified through the keys the receiver picks.
     fn mac_of(keys: &LevelKeys, seq: u64) -> [u8; 16] {
-        keys.level(crate::level::ProtectionLevel::Integrity)
+        keys.level(ProtectionLevel::Integrity)
+            .unwrap()
             .mac(seq, &seq.to_be_bytes())
     }
 
@@ -276,7 +289,7 @@ mod tests {
             let seq = epochs_ahead * interval + 5;
             let err = rx
                 .open(seq, |k| {
-                    k.level(crate::level::ProtectionLevel::Integrity).verify(
+                    k.level(ProtectionLevel::Integrity).unwrap().verify(
                         seq,
                         &seq.to_be_bytes(),
                         &[0; 16],
@@ -306,11 +319,9 @@ mod tests {
         }
         let open = |rx: &mut DatagramReceiver, (seq, tag): (u64, [u8; 16])| {
             rx.open(seq, |k| {
-                k.level(crate::level::ProtectionLevel::Integrity).verify(
-                    seq,
-                    &seq.to_be_bytes(),
-                    &tag,
-                )
+                k.level(ProtectionLevel::Integrity)
+                    .unwrap()
+                    .verify(seq, &seq.to_be_bytes(), &tag)
             })
         };
         // Epoch 0, then a jump of two epochs, then a late record of the epoch just left.

@@ -15,40 +15,49 @@ pub(crate) const LABELS: [(&str, &str); 3] = [
     ("signature key", "signature iv"),
 ];
 
-/// Both levels' record keys and the signature key of one direction and epoch.
+/// The record keys of one direction and epoch: privacy always; integrity and the signature key
+/// only in sessions negotiated at integrity, since nothing below the negotiated level is ever
+/// sent or accepted (a privacy session derives a third of the keys).
 pub(crate) struct LevelKeys {
     privacy: RecordKey,
-    integrity: RecordKey,
-    signature: RecordKey,
+    integrity: Option<RecordKey>,
+    signature: Option<RecordKey>,
 }
 
 impl LevelKeys {
-    pub(crate) fn derive(suite: CipherSuite, secret: &[u8; HASH_LEN]) -> Self {
+    /// The keys of `secret` for a session negotiated at `floor`.
+    pub(crate) fn derive(
+        suite: CipherSuite,
+        secret: &[u8; HASH_LEN],
+        floor: ProtectionLevel,
+    ) -> Self {
         #[cfg(test)]
         tests::DERIVATIONS.with(|d| d.set(d.get() + 1));
-        let [p, i, s] = LABELS.map(|(k, iv)| {
+        let key = |(k, iv): (&str, &str)| {
             let (key, iv) = key_and_iv(secret, k, iv);
             RecordKey::new(suite, &key, iv)
-        });
+        };
+        let [privacy, integrity, signature] = LABELS;
+        let below = floor == ProtectionLevel::Integrity;
         Self {
-            privacy: p,
-            integrity: i,
-            signature: s,
+            privacy: key(privacy),
+            integrity: below.then(|| key(integrity)),
+            signature: below.then(|| key(signature)),
         }
     }
 
-    /// The key of records at `level`.
-    pub(crate) fn level(&self, level: ProtectionLevel) -> &RecordKey {
+    /// The key of records at `level`; `None` below the session's level.
+    pub(crate) fn level(&self, level: ProtectionLevel) -> Option<&RecordKey> {
         match level {
-            ProtectionLevel::Integrity => &self.integrity,
-            ProtectionLevel::Privacy => &self.privacy,
+            ProtectionLevel::Integrity => self.integrity.as_ref(),
+            ProtectionLevel::Privacy => Some(&self.privacy),
         }
     }
 
-    /// The key for detached signatures: separate from the record keys, so that a signature
-    /// and a record can never be taken for each other.
-    pub(crate) fn signature(&self) -> &RecordKey {
-        &self.signature
+    /// The key for detached signatures (integrity sessions only): separate from the record
+    /// keys, so that a signature and a record can never be taken for each other.
+    pub(crate) fn signature(&self) -> Option<&RecordKey> {
+        self.signature.as_ref()
     }
 }
 

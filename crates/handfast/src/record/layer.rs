@@ -4,7 +4,7 @@
 use core::ops::Range;
 
 use super::aead::TAG_LEN;
-use super::direction::{DatagramReceiver, Sender, StreamReceiver};
+use super::direction::{DatagramReceiver, KeyParams, Sender, StreamReceiver};
 use super::header::{
     ContentType, DATAGRAM_HEADER_LEN, Kind, STREAM_HEADER_LEN, StreamHeader, TYPE_ALERT,
     datagram_seq, write_datagram_header, write_stream_header,
@@ -45,21 +45,19 @@ enum Receiver {
 
 impl RecordLayer {
     pub(crate) fn new(params: Params, send_secret: Secret, recv_secret: Secret) -> Self {
-        let p = &params;
-        let sender = Sender::new(p.suite, send_secret, p.key_update_interval, p.max_sequence);
-        let receiver = match p.mode {
-            Mode::Stream => Receiver::Stream(StreamReceiver::new(
-                p.suite,
-                recv_secret,
-                p.key_update_interval,
-                p.max_sequence,
-            )),
+        let keys = KeyParams {
+            suite: params.suite,
+            floor: params.level,
+            interval: params.key_update_interval,
+            max_seq: params.max_sequence,
+        };
+        let sender = Sender::new(keys, send_secret);
+        let receiver = match params.mode {
+            Mode::Stream => Receiver::Stream(StreamReceiver::new(keys, recv_secret)),
             Mode::Datagram => Receiver::Datagram(Box::new(DatagramReceiver::new(
-                p.suite,
+                keys,
                 recv_secret,
-                p.key_update_interval,
-                p.max_sequence,
-                p.max_bad_records,
+                params.max_bad_records,
             ))),
         };
         Self {
@@ -95,6 +93,14 @@ impl RecordLayer {
             Receiver::Datagram(r) => r.epoch(),
         };
         (self.sender.epoch(), recv)
+    }
+
+    fn below_level(&self, requested: ProtectionLevel) -> Error {
+        ApiMisuse::LevelBelowNegotiated {
+            requested,
+            negotiated: self.params.level,
+        }
+        .into()
     }
 
     /// Whether a payload of `len` bytes may be sent at `level` now.
@@ -135,7 +141,7 @@ impl RecordLayer {
             Mode::Stream => write_stream_header(record, ty, record.len() - STREAM_HEADER_LEN),
             Mode::Datagram => write_datagram_header(record, ty, seq),
         }
-        protect(keys, level, seq, hl, record);
+        protect(keys, level, seq, hl, record).map_err(|_| self.below_level(level))?;
         if kind == Kind::Close {
             self.sent_close = true;
         }
@@ -259,7 +265,9 @@ impl RecordLayer {
             Mode::Stream => write_stream_header(&mut token, ty, TAG_LEN),
             Mode::Datagram => write_datagram_header(&mut token, ty, seq),
         }
-        token[hl..].copy_from_slice(&sign(keys, seq, msg));
+        let tag = sign(keys, seq, msg);
+        token[hl..]
+            .copy_from_slice(&tag.map_err(|_| self.below_level(ProtectionLevel::Integrity))?);
         Ok(token)
     }
 

@@ -9,6 +9,10 @@ use super::aead::{TAG_LEN, Unauthentic};
 use super::keys::LevelKeys;
 use crate::level::ProtectionLevel;
 
+/// A session has no key below its negotiated level.
+#[derive(Debug)]
+pub(crate) struct NoKey;
+
 /// Fills the tag of `record` (`header || body || tag space`, header already written) and, at
 /// Privacy, encrypts the body in place.
 pub(crate) fn protect(
@@ -17,8 +21,8 @@ pub(crate) fn protect(
     seq: u64,
     header_len: usize,
     record: &mut [u8],
-) {
-    let key = keys.level(level);
+) -> Result<(), NoKey> {
+    let key = keys.level(level).ok_or(NoKey)?;
     let (head, tag_space) = record.split_at_mut(record.len() - TAG_LEN);
     let tag = match level {
         ProtectionLevel::Integrity => key.mac(seq, head),
@@ -28,6 +32,7 @@ pub(crate) fn protect(
         }
     };
     tag_space.copy_from_slice(&tag);
+    Ok(())
 }
 
 /// Verifies `record` (`header || body || tag`) and, at Privacy, decrypts the body in place.
@@ -40,7 +45,7 @@ pub(crate) fn unprotect(
     header_len: usize,
     record: &mut [u8],
 ) -> Result<(), Unauthentic> {
-    let key = keys.level(level);
+    let key = keys.level(level).ok_or(Unauthentic)?;
     let (head, tag) = record.split_at_mut(record.len() - TAG_LEN);
     let mut t = [0u8; TAG_LEN];
     t.copy_from_slice(tag);
@@ -56,8 +61,8 @@ pub(crate) fn unprotect(
 }
 
 /// The tag of a detached signature over `msg`.
-pub(crate) fn sign(keys: &LevelKeys, seq: u64, msg: &[u8]) -> [u8; TAG_LEN] {
-    keys.signature().mac(seq, msg)
+pub(crate) fn sign(keys: &LevelKeys, seq: u64, msg: &[u8]) -> Result<[u8; TAG_LEN], NoKey> {
+    Ok(keys.signature().ok_or(NoKey)?.mac(seq, msg))
 }
 
 /// Checks a detached signature's tag.
@@ -67,5 +72,5 @@ pub(crate) fn verify_signature(
     msg: &[u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<(), Unauthentic> {
-    keys.signature().verify(seq, msg, tag)
+    keys.signature().ok_or(Unauthentic)?.verify(seq, msg, tag)
 }
