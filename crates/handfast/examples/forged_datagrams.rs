@@ -6,6 +6,8 @@
 //! cargo run --release -p handfast --example forged_datagrams
 //! ```
 
+#![allow(clippy::expect_used)] // A benchmark: any failure is a bug to stop at.
+
 use std::time::Instant;
 
 use handfast::mechanism::Role;
