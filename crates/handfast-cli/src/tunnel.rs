@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use handfast::{ClientConfig, ServerConfig};
-use handfast_tokio::HandshakeError;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use handfast_tokio::{CopyError, HandshakeError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -21,10 +20,6 @@ use crate::config::Tuning;
 pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// How long open connections may finish after SIGINT/SIGTERM.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Copy buffers start small (an idle connection holds little) and grow while reads fill them,
-/// up to the largest record, so that bulk transfers cost few system calls.
-const COPY_BUF_MIN: usize = 4 * 1024;
-const COPY_BUF_MAX: usize = 256 * 1024;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -343,126 +338,49 @@ impl Outcome {
     }
 }
 
-enum Broken {
-    /// The tunnel side failed: tampering, truncation, transport error.
-    Tunnel(io::Error),
-    /// The plain side failed.
-    Local(io::Error),
-    /// No traffic either way for the idle timeout.
-    Idle(Duration),
-}
-
-/// Copies both ways until both directions have closed cleanly, or one side fails.
+/// Carries a tunnelled connection both ways until both directions have closed cleanly, or one
+/// side fails (`handfast_tokio::Stream::copy_bidirectional`: sealed from the read buffer,
+/// opened in place, one write per record).
 ///
 /// A clean end on one side becomes a clean half-close on the other (the authenticated close
-/// into the tunnel, a FIN to the plain socket). If the tunnel fails — a record rejected, the
-/// connection cut — the plain socket is reset, so the application never mistakes it for a
-/// clean end; it has received exactly the verified bytes before the failure. If the plain
-/// side fails, the caller drops the tunnel without the authenticated close, and the far end
-/// resets its own application in turn.
-pub(crate) async fn pump<S>(
-    secure: &mut S,
+/// into the tunnel, a FIN to the plain socket). If either side fails — a record rejected, the
+/// tunnel cut, the plain side reset, the idle timeout — both sockets are reset: the plain
+/// application never mistakes a failure for a clean end (it has received exactly the verified
+/// bytes before it), and the far end sees the tunnel cut and resets its own application in
+/// turn.
+pub(crate) async fn pump(
+    secure: &mut handfast_tokio::Stream<TcpStream>,
     plain: TcpStream,
     idle_timeout: Option<Duration>,
-) -> Outcome
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Outcome {
     // If this future is dropped before a clean end (shutdown's grace period ran out, the task
     // was aborted), the plain connection is reset rather than closed with a FIN.
     let mut guard = ResetOnDrop {
         tcp: plain,
         armed: true,
     };
-    let plain = &mut guard.tcp;
-    let sent = AtomicU64::new(0);
-    let received = AtomicU64::new(0);
-    let origin = Instant::now();
-    // Milliseconds since `origin` of the last byte either way.
-    let last_activity = AtomicU64::new(0);
-    let touch = || last_activity.store(origin.elapsed().as_millis() as u64, Ordering::Relaxed);
-    let result = {
-        let (mut sr, mut sw) = tokio::io::split(&mut *secure);
-        let (mut pr, mut pw) = plain.split();
-        let up = async {
-            let mut buf = vec![0u8; COPY_BUF_MIN];
-            loop {
-                let n = pr.read(&mut buf).await.map_err(Broken::Local)?;
-                if n == 0 {
-                    sw.shutdown().await.map_err(Broken::Tunnel)?;
-                    return Ok::<_, Broken>(());
-                }
-                touch();
-                sw.write_all(&buf[..n]).await.map_err(Broken::Tunnel)?;
-                sw.flush().await.map_err(Broken::Tunnel)?;
-                sent.fetch_add(n as u64, Ordering::Relaxed);
-                grow(&mut buf, n);
-            }
-        };
-        let down = async {
-            let mut buf = vec![0u8; COPY_BUF_MIN];
-            loop {
-                let n = sr.read(&mut buf).await.map_err(Broken::Tunnel)?;
-                if n == 0 {
-                    pw.shutdown().await.map_err(Broken::Local)?;
-                    return Ok::<_, Broken>(());
-                }
-                touch();
-                pw.write_all(&buf[..n]).await.map_err(Broken::Local)?;
-                received.fetch_add(n as u64, Ordering::Relaxed);
-                grow(&mut buf, n);
-            }
-        };
-        let idle = async {
-            let Some(limit) = idle_timeout else {
-                return std::future::pending::<Result<(), Broken>>().await;
-            };
-            loop {
-                let last = Duration::from_millis(last_activity.load(Ordering::Relaxed));
-                let quiet = origin.elapsed().saturating_sub(last);
-                if quiet >= limit {
-                    return Err(Broken::Idle(limit));
-                }
-                tokio::time::sleep(limit - quiet).await;
-            }
-        };
-        tokio::select! {
-            r = async { tokio::try_join!(up, down) } => r.map(|_| ()),
-            Err(e) = idle => Err(e),
-        }
-    };
+    let (carried, result) = secure
+        .copy_bidirectional(&mut guard.tcp, idle_timeout)
+        .await;
     let (reason, clean) = match result {
-        Ok(_) => {
+        Ok(()) => {
             guard.disarm();
             ("clean close".to_owned(), true)
         }
-        Err(Broken::Tunnel(e)) => (tunnel_reason(&e), false),
-        // The caller drops the tunnel without the authenticated close, so the far end sees a
-        // cut connection and resets its own application.
-        Err(Broken::Local(e)) => (format!("local connection failed: {e}"), false),
-        Err(Broken::Idle(limit)) => (
-            format!("idle timeout: no traffic for {}s", limit.as_secs_f64()),
-            false,
-        ),
+        Err(CopyError::Secure(e)) => (tunnel_reason(&e), false),
+        Err(CopyError::Plain(e)) => (format!("local connection failed: {e}"), false),
+        Err(e) => (e.to_string(), false),
     };
-    // On every failure the guard resets the plain connection as it goes out of scope.
+    if !clean {
+        // The tunnel ends without the authenticated close; a reset says so at once.
+        reset_on_close(secure.get_ref());
+    }
     drop(guard);
     Outcome {
-        sent: sent.into_inner(),
-        received: received.into_inner(),
+        sent: carried.to_peer,
+        received: carried.from_peer,
         reason,
         clean,
-    }
-}
-
-/// Doubles a copy buffer that a read filled, up to [`COPY_BUF_MAX`]; halves one that reads
-/// leave mostly empty, so that a connection that goes quiet gives its memory back.
-fn grow(buf: &mut Vec<u8>, filled: usize) {
-    if filled == buf.len() && buf.len() < COPY_BUF_MAX {
-        buf.resize(buf.len() * 2, 0);
-    } else if filled < buf.len() / 8 && buf.len() > COPY_BUF_MIN {
-        buf.truncate(buf.len() / 2);
-        buf.shrink_to_fit();
     }
 }
 

@@ -40,4 +40,4 @@ mod stream;
 
 pub use error::{AcceptError, ConnectError, HandshakeError, RecvError, SendError};
 pub use handshake::{accept, connect};
-pub use stream::Stream;
+pub use stream::{Carried, CopyError, Stream};

@@ -377,3 +377,166 @@ fn backend_that_never_reads_holds_memory_flat() {
         c1 - c0
     );
 }
+
+/// Keeps every core busy until dropped, so that races between the daemon's tasks show.
+struct BusyCpus(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Vec<thread::JoinHandle<()>>,
+);
+
+impl BusyCpus {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let n = thread::available_parallelism().map_or(2, |n| n.get());
+        let spinners = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        std::hint::black_box(x);
+                    }
+                })
+            })
+            .collect();
+        Self(stop, spinners)
+    }
+}
+
+impl Drop for BusyCpus {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How a backend connection ended, as the backend saw it.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    Clean,
+    Reset,
+}
+
+/// A backend that behaves as `behave` says on each connection and reports how the
+/// connection ended from its side.
+fn backend(
+    behave: fn(TcpStream) -> Option<Ending>,
+) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<Ending>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                if let Some(ending) = behave(tcp) {
+                    let _ = tx.send(ending);
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// Reads until the end and says how it came.
+fn drain(mut tcp: TcpStream) -> Ending {
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return Ending::Clean,
+            Ok(_) => {}
+            Err(_) => return Ending::Reset,
+        }
+    }
+}
+
+#[test]
+fn resets_always_propagate_under_load() {
+    let _heavy = heavy();
+    let keys = Keys::new();
+    let _busy = BusyCpus::start();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    // Resets as soon as it has accepted.
+    let (rude, _) = backend(|tcp| {
+        abort(tcp);
+        None
+    });
+    // Reads a little of the request, then resets.
+    let (midway, _) = backend(|mut tcp| {
+        let _ = tcp.read(&mut [0u8; 1000]);
+        abort(tcp);
+        None
+    });
+    // Sends a reply and reads to the end, reporting how the far side ended.
+    let (watching, endings) = backend(|mut tcp| {
+        let _ = tcp.write_all(&data(50_000));
+        Some(drain(tcp))
+    });
+    let daemons: Vec<_> = [closed, rude, midway, watching]
+        .iter()
+        .map(|addr| {
+            let s = server(&keys, &addr.to_string(), &[]);
+            let c = client(&keys, &s.addr.to_string(), &[]);
+            (s, c)
+        })
+        .collect();
+    let mut checked = 0;
+    for i in 0..400 {
+        let (_, c) = &daemons[i % 4];
+        let what = ["refusing", "resetting", "resetting mid-request", "watching"][i % 4];
+        if i % 4 == 3 {
+            // The application resets its own connection mid-transfer: the service must see a
+            // reset, never a clean end.
+            let mut app = TcpStream::connect(c.addr).unwrap();
+            app.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            app.write_all(&data(20_000)).unwrap();
+            let _ = app.read(&mut [0u8; 1]);
+            abort(app);
+            let ending = endings.recv_timeout(Duration::from_secs(20)).unwrap();
+            assert_eq!(
+                ending,
+                Ending::Reset,
+                "iteration {i}: the service saw a clean end"
+            );
+        } else {
+            // The service refuses or resets: the application must see a reset.
+            let (_, end) = exchange(c.addr, &data(100_000));
+            let err = end.expect_err(&format!("iteration {i} ({what}): clean end of stream"));
+            assert_eq!(
+                err.kind(),
+                ErrorKind::ConnectionReset,
+                "iteration {i} ({what})"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 400);
+    // And a service that stalls is cut by the idle timeout, as a reset.
+    let stall = TcpListener::bind("127.0.0.1:0").unwrap();
+    let saddr = stall.local_addr().unwrap();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = held.clone();
+    thread::spawn(move || {
+        for tcp in stall.incoming().flatten() {
+            h.lock().unwrap().push(tcp);
+        }
+    });
+    let s = server(&keys, &saddr.to_string(), &["--idle-timeout", "0.3"]);
+    let c = client(&keys, &s.addr.to_string(), &[]);
+    for i in 0..5 {
+        let mut app = TcpStream::connect(c.addr).unwrap();
+        app.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        app.write_all(b"hello?").unwrap();
+        let err = app
+            .read(&mut [0u8; 8])
+            .expect_err("stalled service: clean end");
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "stall {i}");
+    }
+}

@@ -372,11 +372,9 @@ pub(crate) fn exchange(addr: SocketAddr, data: &[u8]) -> (Vec<u8>, std::io::Resu
     let owned = data.to_vec();
     let w = thread::spawn(move || {
         for chunk in owned.chunks(16 * 1024) {
-            if writer.write_all(chunk).is_err() {
-                return;
-            }
+            writer.write_all(chunk)?;
         }
-        let _ = writer.shutdown(Shutdown::Write);
+        writer.shutdown(Shutdown::Write)
     });
     let mut got = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -387,7 +385,14 @@ pub(crate) fn exchange(addr: SocketAddr, data: &[u8]) -> (Vec<u8>, std::io::Resu
             Err(e) => break Err(e),
         }
     };
-    let _ = w.join();
+    let written = w.join().unwrap();
+    // A reset reaches whichever call on the socket comes first: when the writer thread's send
+    // takes it, the kernel reports end of input to the reader afterwards. The application has
+    // still been told: by the write.
+    let end = match (end, written) {
+        (Ok(()), Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => Err(e),
+        (end, _) => end,
+    };
     (got, end)
 }
 

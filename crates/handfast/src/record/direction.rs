@@ -54,15 +54,23 @@ impl Chain {
         seq / self.interval
     }
 
+    /// This epoch's keys, expanded on first use (senders and stream receivers: a forged
+    /// record ends a stream anyway).
     fn keys(&self) -> LevelKeys {
-        LevelKeys::derive(self.suite, &self.secret, self.floor)
+        LevelKeys::lazy(self.suite, &self.secret, self.floor)
     }
 
     /// The next epoch's secret and keys, without moving to it.
     fn peek_next(&self) -> (Secret, LevelKeys) {
         let secret = next_secret(&self.secret);
-        let keys = LevelKeys::derive(self.suite, &secret, self.floor);
+        let keys = LevelKeys::lazy(self.suite, &secret, self.floor);
         (secret, keys)
+    }
+
+    /// This epoch's keys, all expanded now (datagram receivers: a forged datagram must cost
+    /// one AEAD check and no expansion).
+    fn eager_keys(&self) -> LevelKeys {
+        LevelKeys::eager(self.suite, &self.secret, self.floor)
     }
 
     /// Moves to the next epoch; the old secret is erased (zeroized on drop).
@@ -180,11 +188,11 @@ impl DatagramReceiver {
     pub(crate) fn new(p: KeyParams, secret: Secret, max_bad_records: u64) -> Self {
         let mut chain = Chain::new(p, secret);
         let mut keys = VecDeque::with_capacity(2 + MAX_EPOCH_JUMP as usize);
-        keys.push_back(chain.keys());
+        keys.push_back(chain.eager_keys());
         for _ in 0..MAX_EPOCH_JUMP {
-            let (secret, k) = chain.peek_next();
+            let (secret, _) = chain.peek_next();
             chain.commit_next(secret);
-            keys.push_back(k);
+            keys.push_back(chain.eager_keys());
         }
         Self {
             chain,
@@ -237,9 +245,9 @@ impl DatagramReceiver {
     /// Moves the newest epoch up by one: derives the keys of the epoch that comes into reach
     /// and drops those that fall out of it.
     fn advance(&mut self) {
-        let (secret, keys) = self.chain.peek_next();
+        let (secret, _) = self.chain.peek_next();
         self.chain.commit_next(secret);
-        self.keys.push_back(keys);
+        self.keys.push_back(self.chain.eager_keys());
         self.epoch += 1;
         while self.epoch - self.first > 1 {
             self.keys.pop_front();

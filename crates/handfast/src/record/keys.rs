@@ -1,10 +1,12 @@
 //! The record keys of one traffic secret: one key and IV per level, and one for detached
-//! signatures, all expanded from the secret with their own labels.
+//! signatures, each expanded from the secret with its own labels.
+
+use std::cell::OnceCell;
 
 use zeroize::Zeroizing;
 
 use super::aead::{IV_LEN, KEY_LEN, RecordKey};
-use crate::key_schedule::{HASH_LEN, expand_label};
+use crate::key_schedule::{HASH_LEN, Secret, expand_label};
 use crate::level::ProtectionLevel;
 use crate::suite::CipherSuite;
 
@@ -15,49 +17,86 @@ pub(crate) const LABELS: [(&str, &str); 3] = [
     ("signature key", "signature iv"),
 ];
 
-/// The record keys of one direction and epoch: privacy always; integrity and the signature key
-/// only in sessions negotiated at integrity, since nothing below the negotiated level is ever
-/// sent or accepted (a privacy session derives a third of the keys).
+/// The record keys of one direction and epoch. Keys below the session's negotiated level
+/// never exist (nothing below it is sent or accepted). The others are expanded from the epoch's
+/// secret when first used, or all at once where a receiver must answer forged input at the
+/// cost of one AEAD check ([`eager`](Self::eager)).
 pub(crate) struct LevelKeys {
-    privacy: RecordKey,
-    integrity: Option<RecordKey>,
-    signature: Option<RecordKey>,
+    suite: CipherSuite,
+    floor: ProtectionLevel,
+    /// The epoch's traffic secret, kept while any of its keys may still be expanded; `None`
+    /// (erased) once all are.
+    secret: Option<Secret>,
+    privacy: OnceCell<RecordKey>,
+    integrity: OnceCell<RecordKey>,
+    signature: OnceCell<RecordKey>,
 }
 
 impl LevelKeys {
-    /// The keys of `secret` for a session negotiated at `floor`.
-    pub(crate) fn derive(
+    /// The keys of `secret` for a session negotiated at `floor`, expanded on first use.
+    pub(crate) fn lazy(
         suite: CipherSuite,
         secret: &[u8; HASH_LEN],
         floor: ProtectionLevel,
     ) -> Self {
-        #[cfg(test)]
-        tests::DERIVATIONS.with(|d| d.set(d.get() + 1));
-        let key = |(k, iv): (&str, &str)| {
-            let (key, iv) = key_and_iv(secret, k, iv);
-            RecordKey::new(suite, &key, iv)
-        };
-        let [privacy, integrity, signature] = LABELS;
-        let below = floor == ProtectionLevel::Integrity;
         Self {
-            privacy: key(privacy),
-            integrity: below.then(|| key(integrity)),
-            signature: below.then(|| key(signature)),
+            suite,
+            floor,
+            secret: Some(Zeroizing::new(*secret)),
+            privacy: OnceCell::new(),
+            integrity: OnceCell::new(),
+            signature: OnceCell::new(),
         }
+    }
+
+    /// The same, every key expanded now and the secret erased.
+    pub(crate) fn eager(
+        suite: CipherSuite,
+        secret: &[u8; HASH_LEN],
+        floor: ProtectionLevel,
+    ) -> Self {
+        let mut keys = Self::lazy(suite, secret, floor);
+        let _ = keys.level(ProtectionLevel::Privacy);
+        let _ = keys.level(ProtectionLevel::Integrity);
+        let _ = keys.signature();
+        keys.secret = None;
+        keys
     }
 
     /// The key of records at `level`; `None` below the session's level.
     pub(crate) fn level(&self, level: ProtectionLevel) -> Option<&RecordKey> {
+        if level < self.floor {
+            return None;
+        }
         match level {
-            ProtectionLevel::Integrity => self.integrity.as_ref(),
-            ProtectionLevel::Privacy => Some(&self.privacy),
+            ProtectionLevel::Integrity => self.get(&self.integrity, LABELS[1]),
+            ProtectionLevel::Privacy => self.get(&self.privacy, LABELS[0]),
         }
     }
 
     /// The key for detached signatures (integrity sessions only): separate from the record
     /// keys, so that a signature and a record can never be taken for each other.
     pub(crate) fn signature(&self) -> Option<&RecordKey> {
-        self.signature.as_ref()
+        if self.floor != ProtectionLevel::Integrity {
+            return None;
+        }
+        self.get(&self.signature, LABELS[2])
+    }
+
+    /// The key in `cell`, expanded now if it was not yet (and the secret is still here).
+    fn get<'a>(
+        &'a self,
+        cell: &'a OnceCell<RecordKey>,
+        labels: (&str, &str),
+    ) -> Option<&'a RecordKey> {
+        if let Some(key) = cell.get() {
+            return Some(key);
+        }
+        let secret = self.secret.as_ref()?;
+        #[cfg(test)]
+        tests::DERIVATIONS.with(|d| d.set(d.get() + 1));
+        let (key, iv) = key_and_iv(secret, labels.0, labels.1);
+        Some(cell.get_or_init(|| RecordKey::new(self.suite, &key, iv)))
     }
 }
 
@@ -78,13 +117,35 @@ pub(crate) fn key_and_iv(
 pub(crate) mod tests {
     use std::cell::Cell;
 
+    use super::*;
+
     thread_local! {
-        /// How many key sets this thread derived: lets tests prove that forged input
-        /// costs no derivation.
+        /// How many record keys this thread expanded: lets tests prove that forged input
+        /// costs no key expansion.
         pub(crate) static DERIVATIONS: Cell<u64> = const { Cell::new(0) };
     }
 
     pub(crate) fn derivations() -> u64 {
         DERIVATIONS.with(Cell::get)
+    }
+
+    #[test]
+    fn keys_below_the_floor_never_exist_and_others_appear_on_use() {
+        let before = derivations();
+        let keys = LevelKeys::lazy(CipherSuite::Aes256Gcm, &[1; 32], ProtectionLevel::Privacy);
+        assert!(keys.level(ProtectionLevel::Integrity).is_none());
+        assert!(keys.signature().is_none());
+        assert_eq!(derivations(), before);
+        assert!(keys.level(ProtectionLevel::Privacy).is_some());
+        assert!(keys.level(ProtectionLevel::Privacy).is_some());
+        assert_eq!(derivations(), before + 1, "expanded once");
+        let all = LevelKeys::eager(CipherSuite::Aes256Gcm, &[1; 32], ProtectionLevel::Integrity);
+        assert_eq!(derivations(), before + 4);
+        // Eager and lazy keys are the same keys.
+        let tag = all.level(ProtectionLevel::Privacy).unwrap().mac(3, b"x");
+        assert_eq!(
+            keys.level(ProtectionLevel::Privacy).unwrap().mac(3, b"x"),
+            tag
+        );
     }
 }

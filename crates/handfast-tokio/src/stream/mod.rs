@@ -1,4 +1,9 @@
-//! The protected stream: `AsyncRead`/`AsyncWrite` over records, plus whole-message send/recv.
+//! The protected stream: `AsyncRead`/`AsyncWrite` over records, plus whole-message send/recv,
+//! and a bidirectional copy to a plain stream (`copy`).
+
+mod copy;
+
+pub use copy::{Carried, CopyError};
 
 use std::io;
 use std::pin::Pin;
