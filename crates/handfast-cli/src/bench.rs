@@ -1,7 +1,6 @@
 //! `handfast bench`: what this machine does, in memory, one thread.
 
 use std::hint::black_box;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,19 +19,25 @@ const ROUND_TIME: Duration = Duration::from_millis(200);
 pub(crate) fn run() -> anyhow::Result<()> {
     let suite = CipherSuite::preferred()[0];
     let steps = SIZES.len() * 2 + 1;
-    let mut progress = Progress::new(steps);
+    // Drawn on stderr only when it is a terminal (indicatif hides it otherwise).
+    let progress = indicatif::ProgressBar::new(steps as u64).with_style(
+        indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("#>."),
+    );
     let mut rows = Vec::new();
     for level in [ProtectionLevel::Privacy, ProtectionLevel::Integrity] {
         for size in SIZES {
-            progress.step(&format!("{level} {}", human(size)));
+            progress.set_message(format!("{level} {}", human(size)));
             let (mut c, mut s) = pair(suite, Mode::Stream)?;
             let per_sec = median(|| seal_open_rate(&mut c, &mut s, level, size));
             rows.push((level, size, per_sec));
+            progress.inc(1);
         }
     }
-    progress.step("handshakes");
+    progress.set_message("handshakes");
     let handshakes = median(|| handshake_rate(suite).unwrap_or(0.0));
-    progress.done();
+    progress.finish_and_clear();
 
     let (c, _) = pair(suite, Mode::Stream)?;
     let (d, _) = pair(suite, Mode::Datagram)?;
@@ -167,48 +172,4 @@ fn handshake_rate(suite: CipherSuite) -> anyhow::Result<f64> {
         n += 1;
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
-}
-
-/// A one-line progress bar on stderr, when stderr is a terminal.
-struct Progress {
-    total: usize,
-    done: usize,
-    shown: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        use std::io::IsTerminal as _;
-        Self {
-            total,
-            done: 0,
-            shown: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn step(&mut self, what: &str) {
-        if !self.shown {
-            self.done += 1;
-            return;
-        }
-        let width = 30;
-        let filled = width * self.done / self.total;
-        eprint!(
-            "\r[{}{}] {}/{} {what:<24}",
-            "#".repeat(filled),
-            ".".repeat(width - filled),
-            self.done,
-            self.total
-        );
-        let _ = std::io::stderr().flush();
-        self.done += 1;
-    }
-
-    fn done(&self) {
-        if !self.shown {
-            return;
-        }
-        eprint!("\r{:<70}\r", "");
-        let _ = std::io::stderr().flush();
-    }
 }

@@ -1,83 +1,201 @@
-//! Service specifications, from flags or from a TOML file, resolved into running configs.
+//! From flags or a TOML file to services: one set of options per role, parsed by clap from
+//! flags and by serde from the file, with one set of defaults, turned into running services by
+//! one builder.
 //!
 //! ```toml
 //! [[server]]
-//! name = "redis"                 # optional, used in logs
+//! name = "redis"                   # optional, used in logs
 //! listen = "0.0.0.0:7000"
 //! forward = "127.0.0.1:6379"
-//! key = "server.key"             # relative paths are relative to this file
+//! key = "server.key"               # relative paths are relative to this file
 //! allow = "clients.allow"
-//! min_level = "privacy"          # optional: privacy (default) or integrity
-//! handshake_timeout = 10         # optional, seconds
-//! max_connections = 1024         # optional
+//! min_level = "privacy"            # optional: privacy (default) or integrity
+//! handshake_timeout = 10           # optional, seconds
+//! max_connections = 1024           # optional: authenticated sessions at once
+//! max_handshakes = 1024            # optional: unauthenticated connections at once
+//! max_handshakes_per_source = 512  # optional: of those, from one IP address
 //! # Optional limits, on servers and clients alike (defaults shown):
-//! max_record_size = 262144       # largest record payload accepted, bytes
-//! max_handshake_message = 4096   # pre-authentication buffer: largest handshake message, bytes
-//! key_update_interval = 0        # records per key; 0 = automatic (at most 2^38 bytes per key)
-//! idle_timeout = 0               # seconds without traffic before a connection is dropped; 0 = never
-//! keepalive = 60                 # TCP keepalive idle seconds on tunnel sockets; 0 = off
+//! max_record_size = 262144         # largest record payload accepted, bytes
+//! max_handshake_message = 4096     # pre-authentication buffer: largest handshake message, bytes
+//! key_update_interval = 0          # records per key; 0 = automatic (at most 2^38 bytes per key)
+//! idle_timeout = 0                 # seconds without traffic before a connection is dropped; 0 = never
+//! keepalive = 60                   # TCP keepalive idle seconds on tunnel sockets; 0 = off
 //!
 //! [[client]]
 //! listen = "127.0.0.1:6380"
 //! connect = "db.example.net:7000"
 //! key = "client.key"
 //! server_key = "server.key.pub"
-//! level = "privacy"              # optional
-//! handshake_timeout = 10         # optional
+//! level = "privacy"                # optional
+//! handshake_timeout = 10           # optional
 //! ```
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use clap::Args;
 use handfast::{ClientConfig, ProtectionLevel, ServerConfig};
 use handfast_noise::{NoiseMechanism, TrustSet};
 use serde::Deserialize;
 
 use crate::keys;
-use crate::tunnel::{ClientService, DEFAULT_MAX_CONNECTIONS, Events, ServerService};
+use crate::service::{ClientService, Events, Reloadable, ServerService};
 
-/// Largest record payload accepted by default: large records keep bulk transfers limited by the
-/// cipher rather than by system calls.
-pub(crate) const DEFAULT_MAX_RECORD: usize = 256 * 1024;
+/// The defaults, written once: clap and serde both read them from here.
+pub(crate) mod defaults {
+    use handfast::ProtectionLevel;
 
-/// Limits and liveness settings shared by servers and clients.
-#[derive(clap::Args, Debug, Clone)]
-pub(crate) struct TuningArgs {
-    /// Largest record payload accepted from the peer, in bytes (256 to 16 MiB - 64).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_RECORD)]
-    max_record_size: usize,
-    /// Largest handshake message buffered before the peer is authenticated, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
-    max_handshake_message: usize,
-    /// Records protected under one key before the key is ratcheted; 0 = automatic.
-    #[arg(long, value_name = "RECORDS", default_value_t = 0)]
-    key_update_interval: u64,
-    /// Drop a connection after this many seconds without traffic either way; 0 = never.
-    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
-    idle_timeout: f64,
-    /// TCP keepalive on tunnel sockets: seconds idle before probing; 0 = off. A peer that
-    /// vanished is detected after about this plus 3 probes 10 s apart.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    keepalive: f64,
+    pub(crate) const LEVEL: ProtectionLevel = ProtectionLevel::Privacy;
+    pub(crate) const HANDSHAKE_TIMEOUT: f64 = 10.0;
+    /// Authenticated sessions a server serves at once.
+    pub(crate) const MAX_CONNECTIONS: usize = 1024;
+    /// Unauthenticated connections a server holds at once.
+    pub(crate) const MAX_HANDSHAKES: usize = 1024;
+    /// Unauthenticated connections from one IP address.
+    pub(crate) const MAX_HANDSHAKES_PER_SOURCE: usize = 512;
+    /// Large records keep bulk transfers limited by the cipher rather than by system calls.
+    pub(crate) const MAX_RECORD_SIZE: usize = 256 * 1024;
+    pub(crate) const MAX_HANDSHAKE_MESSAGE: usize = 4096;
+    pub(crate) const KEEPALIVE: f64 = 60.0;
+
+    pub(crate) fn level() -> ProtectionLevel {
+        LEVEL
+    }
+    pub(crate) fn handshake_timeout() -> f64 {
+        HANDSHAKE_TIMEOUT
+    }
+    pub(crate) fn max_connections() -> usize {
+        MAX_CONNECTIONS
+    }
+    pub(crate) fn max_handshakes() -> usize {
+        MAX_HANDSHAKES
+    }
+    pub(crate) fn max_handshakes_per_source() -> usize {
+        MAX_HANDSHAKES_PER_SOURCE
+    }
+    pub(crate) fn max_record_size() -> usize {
+        MAX_RECORD_SIZE
+    }
+    pub(crate) fn max_handshake_message() -> usize {
+        MAX_HANDSHAKE_MESSAGE
+    }
+    pub(crate) fn keepalive() -> f64 {
+        KEEPALIVE
+    }
 }
 
-impl TuningArgs {
-    pub(crate) fn resolve(&self) -> anyhow::Result<Tuning> {
-        Tuning::new(
-            self.max_record_size,
-            self.max_handshake_message,
-            self.key_update_interval,
-            self.idle_timeout,
-            self.keepalive,
-        )
-    }
+/// A server tunnel: `handfast server` flags, or a `[[server]]` entry.
+#[derive(Args, Deserialize, Debug, Clone)]
+pub(crate) struct ServerOptions {
+    /// A name for logs (configuration file only).
+    #[arg(skip)]
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Address to accept handfast clients on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: String,
+    /// The plain TCP service to forward to.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) forward: String,
+    /// This server's private key file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) key: PathBuf,
+    /// File of public key lines of the clients allowed to connect.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) allow: PathBuf,
+    /// Lowest protection level accepted: integrity lets clients that ask for it run at
+    /// integrity.
+    #[arg(long, value_name = "LEVEL", default_value_t = defaults::LEVEL)]
+    #[serde(default = "defaults::level", deserialize_with = "level")]
+    pub(crate) min_level: ProtectionLevel,
+    /// Seconds a client has to complete the handshake.
+    #[arg(long, value_name = "SECS", default_value_t = defaults::HANDSHAKE_TIMEOUT)]
+    #[serde(default = "defaults::handshake_timeout")]
+    pub(crate) handshake_timeout: f64,
+    /// Authenticated sessions served at once; a client authenticated beyond it is refused.
+    #[arg(long, value_name = "N", default_value_t = defaults::MAX_CONNECTIONS)]
+    #[serde(default = "defaults::max_connections")]
+    pub(crate) max_connections: usize,
+    /// Unauthenticated connections held at once (handshakes in progress); past it, the oldest
+    /// is dropped to make room.
+    #[arg(long, value_name = "N", default_value_t = defaults::MAX_HANDSHAKES)]
+    #[serde(default = "defaults::max_handshakes")]
+    pub(crate) max_handshakes: usize,
+    /// Of those, how many one IP address may hold; past it, that address's oldest is dropped.
+    #[arg(long, value_name = "N", default_value_t = defaults::MAX_HANDSHAKES_PER_SOURCE)]
+    #[serde(default = "defaults::max_handshakes_per_source")]
+    pub(crate) max_handshakes_per_source: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) tuning: TuningOptions,
+}
+
+/// A client tunnel: `handfast client` flags, or a `[[client]]` entry.
+#[derive(Args, Deserialize, Debug, Clone)]
+pub(crate) struct ClientOptions {
+    /// A name for logs (configuration file only).
+    #[arg(skip)]
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Local address to accept plain connections on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: String,
+    /// The handfast server to connect to.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) connect: String,
+    /// This client's private key file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) key: PathBuf,
+    /// File with the server's public key line (pinned).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) server_key: PathBuf,
+    /// Protection level to ask for; the server may raise it.
+    #[arg(long, value_name = "LEVEL", default_value_t = defaults::LEVEL)]
+    #[serde(default = "defaults::level", deserialize_with = "level")]
+    pub(crate) level: ProtectionLevel,
+    /// Seconds the server has to complete the handshake.
+    #[arg(long, value_name = "SECS", default_value_t = defaults::HANDSHAKE_TIMEOUT)]
+    #[serde(default = "defaults::handshake_timeout")]
+    pub(crate) handshake_timeout: f64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) tuning: TuningOptions,
+}
+
+/// Limits and liveness settings shared by servers and clients.
+#[derive(Args, Deserialize, Debug, Clone)]
+pub(crate) struct TuningOptions {
+    /// Largest record payload accepted from the peer, in bytes (256 to 16 MiB - 64).
+    #[arg(long, value_name = "BYTES", default_value_t = defaults::MAX_RECORD_SIZE)]
+    #[serde(default = "defaults::max_record_size")]
+    pub(crate) max_record_size: usize,
+    /// Largest handshake message buffered before the peer is authenticated, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = defaults::MAX_HANDSHAKE_MESSAGE)]
+    #[serde(default = "defaults::max_handshake_message")]
+    pub(crate) max_handshake_message: usize,
+    /// Records protected under one key before the key is ratcheted (at least 1024); 0 =
+    /// automatic, the most that keeps each key under 2^38 bytes.
+    #[arg(long, value_name = "RECORDS", default_value_t = 0)]
+    #[serde(default)]
+    pub(crate) key_update_interval: u64,
+    /// Drop a connection after this many seconds without traffic either way; 0 = never.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    #[serde(default)]
+    pub(crate) idle_timeout: f64,
+    /// TCP keepalive on tunnel sockets: seconds idle before probing; 0 = off. A peer that
+    /// vanished is detected after about this plus 3 probes 10 s apart.
+    #[arg(long, value_name = "SECS", default_value_t = defaults::KEEPALIVE)]
+    #[serde(default = "defaults::keepalive")]
+    pub(crate) keepalive: f64,
 }
 
 /// Resolved limits and liveness settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Tuning {
+    pub(crate) handshake_timeout: Duration,
     pub(crate) max_record_size: usize,
     pub(crate) max_handshake_message: usize,
     pub(crate) key_update_interval: Option<u64>,
@@ -85,268 +203,261 @@ pub(crate) struct Tuning {
     pub(crate) keepalive: Option<Duration>,
 }
 
-impl Tuning {
-    fn new(
-        record: usize,
-        handshake: usize,
-        interval: u64,
-        idle: f64,
-        keepalive: f64,
-    ) -> anyhow::Result<Self> {
+impl TuningOptions {
+    fn resolve(&self, handshake_timeout: f64) -> anyhow::Result<Tuning> {
+        let record = self.max_record_size;
         if !(256..=(1 << 24) - 64).contains(&record) {
             bail!(
                 "max_record_size {record}: expected 256 to {}",
                 (1 << 24) - 64
             );
         }
-        if !(256..=16 * 1024).contains(&handshake) {
-            bail!("max_handshake_message {handshake}: expected 256 to 16384");
+        let message = self.max_handshake_message;
+        if !(256..=16 * 1024).contains(&message) {
+            bail!("max_handshake_message {message}: expected 256 to 16384");
         }
-        let optional = |s: f64, what: &str| -> anyhow::Result<Option<Duration>> {
-            if s == 0.0 {
-                return Ok(None);
-            }
-            Duration::try_from_secs_f64(s)
-                .map(Some)
-                .map_err(|_| anyhow::anyhow!("{what} {s}: expected a number of seconds, 0 for off"))
-        };
-        Ok(Self {
+        let interval = self.key_update_interval;
+        if interval != 0 && interval < 1024 {
+            bail!("key_update_interval {interval}: expected at least 1024, or 0 for automatic");
+        }
+        Ok(Tuning {
+            handshake_timeout: Duration::try_from_secs_f64(handshake_timeout)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "handshake_timeout {handshake_timeout}: expected a positive number of seconds"
+                    )
+                })?,
             max_record_size: record,
-            max_handshake_message: handshake,
+            max_handshake_message: message,
             key_update_interval: (interval != 0).then_some(interval),
-            idle_timeout: optional(idle, "idle_timeout")?,
-            keepalive: optional(keepalive, "keepalive")?,
+            idle_timeout: optional_secs(self.idle_timeout, "idle_timeout")?,
+            keepalive: optional_secs(self.keepalive, "keepalive")?,
         })
     }
+}
 
-    fn apply(&self, limits: &mut handfast::Limits, handshake_timeout: Duration) {
-        limits.handshake_timeout = handshake_timeout;
+impl Tuning {
+    fn apply(&self, limits: &mut handfast::Limits) {
+        limits.handshake_timeout = self.handshake_timeout;
         limits.max_record_len = self.max_record_size;
         limits.max_handshake_message = self.max_handshake_message;
         limits.key_update_interval = self.key_update_interval;
     }
 }
 
-impl Default for Tuning {
-    fn default() -> Self {
-        Self {
-            max_record_size: DEFAULT_MAX_RECORD,
-            max_handshake_message: 4096,
-            key_update_interval: None,
-            idle_timeout: None,
-            keepalive: Some(Duration::from_secs(60)),
-        }
+fn optional_secs(s: f64, what: &str) -> anyhow::Result<Option<Duration>> {
+    if s == 0.0 {
+        return Ok(None);
     }
+    Duration::try_from_secs_f64(s)
+        .map(Some)
+        .map_err(|_| anyhow::anyhow!("{what} {s}: expected a number of seconds, 0 for off"))
 }
 
-/// A server tunnel as configured.
-#[derive(Debug)]
-pub(crate) struct ServerSpec {
-    pub(crate) name: String,
-    pub(crate) listen: String,
-    pub(crate) forward: String,
-    pub(crate) key: PathBuf,
-    pub(crate) allow: PathBuf,
-    pub(crate) min_level: ProtectionLevel,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) max_connections: usize,
-    pub(crate) tuning: Tuning,
-}
+impl ServerOptions {
+    /// Checks the options and reads the key and allow files.
+    pub(crate) fn load(self, default_name: &str) -> anyhow::Result<ServerService> {
+        let tuning = self.tuning.resolve(self.handshake_timeout)?;
+        if self.max_connections == 0
+            || self.max_handshakes == 0
+            || self.max_handshakes_per_source == 0
+        {
+            bail!(
+                "max_connections, max_handshakes and max_handshakes_per_source must be at least 1"
+            );
+        }
+        let (config, allowed_keys) = self.build(&tuning)?;
+        Ok(ServerService {
+            name: self.name.clone().unwrap_or_else(|| default_name.to_owned()),
+            config: Reloadable::new(config),
+            allowed_keys,
+            events: Events::default(),
+            metrics: Arc::default(),
+            tuning,
+            options: self,
+        })
+    }
 
-/// A client tunnel as configured.
-#[derive(Debug)]
-pub(crate) struct ClientSpec {
-    pub(crate) name: String,
-    pub(crate) listen: String,
-    pub(crate) connect: String,
-    pub(crate) key: PathBuf,
-    pub(crate) server_key: PathBuf,
-    pub(crate) level: ProtectionLevel,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) tuning: Tuning,
-}
-
-impl ServerSpec {
-    /// Reads the key and allow files.
-    pub(crate) fn load(self) -> anyhow::Result<ServerService> {
+    /// The handshake configuration, from the key and allow files as they are now (also on
+    /// reload), with the number of allowed keys.
+    pub(crate) fn build(&self, tuning: &Tuning) -> anyhow::Result<(ServerConfig, usize)> {
         let key = keys::load_private(&self.key)?;
         let allow = keys::load_allow(&self.allow)?;
         let allowed_keys = allow.len();
-        if self.max_connections == 0 {
-            bail!("max_connections must be at least 1");
-        }
         let mut config = ServerConfig::new(Arc::new(NoiseMechanism::new(key, allow)))
             .with_min_level(self.min_level);
-        self.tuning
-            .apply(&mut config.limits, self.handshake_timeout);
-        Ok(ServerService {
-            name: self.name,
-            listen: self.listen,
-            forward: self.forward,
-            config: Arc::new(config),
-            max_connections: self.max_connections,
-            allowed_keys,
-            events: Events::default(),
-            tuning: self.tuning,
-        })
+        tuning.apply(&mut config.limits);
+        Ok((config, allowed_keys))
     }
 }
 
-impl ClientSpec {
-    /// Reads the key and the pinned server key.
-    pub(crate) fn load(self) -> anyhow::Result<ClientService> {
+impl ClientOptions {
+    /// Checks the options and reads the key and the pinned server key.
+    pub(crate) fn load(self, default_name: &str) -> anyhow::Result<ClientService> {
+        let tuning = self.tuning.resolve(self.handshake_timeout)?;
+        let (config, server_fingerprint) = self.build(&tuning)?;
+        Ok(ClientService {
+            name: self.name.clone().unwrap_or_else(|| default_name.to_owned()),
+            config: Reloadable::new(config),
+            server_fingerprint,
+            events: Events::default(),
+            metrics: Arc::default(),
+            tuning,
+            options: self,
+        })
+    }
+
+    /// The handshake configuration, from the key files as they are now (also on reload), with
+    /// the pinned server key's fingerprint.
+    pub(crate) fn build(&self, tuning: &Tuning) -> anyhow::Result<(ClientConfig, String)> {
         let key = keys::load_private(&self.key)?;
         let server = keys::load_public(&self.server_key)?;
-        let server_fingerprint = server.fingerprint();
+        let fingerprint = server.fingerprint();
         let mut config =
             ClientConfig::new(Arc::new(NoiseMechanism::new(key, TrustSet::from([server]))))
                 .with_level(self.level);
-        self.tuning
-            .apply(&mut config.limits, self.handshake_timeout);
-        Ok(ClientService {
-            name: self.name,
-            listen: self.listen,
-            connect: self.connect,
-            config: Arc::new(config),
-            server_fingerprint,
-            events: Events::default(),
-            tuning: self.tuning,
-        })
+        tuning.apply(&mut config.limits);
+        Ok((config, fingerprint))
     }
 }
 
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    server: Vec<ServerEntry>,
-    #[serde(default)]
-    client: Vec<ClientEntry>,
+fn level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ProtectionLevel, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
 }
 
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct ServerEntry {
-    name: Option<String>,
-    listen: String,
-    forward: String,
-    key: PathBuf,
-    allow: PathBuf,
-    min_level: Option<String>,
-    handshake_timeout: Option<f64>,
-    max_connections: Option<usize>,
-    max_record_size: Option<usize>,
-    max_handshake_message: Option<usize>,
-    key_update_interval: Option<u64>,
-    idle_timeout: Option<f64>,
-    keepalive: Option<f64>,
+/// A configuration file: its servers and clients, with relative paths resolved, and where
+/// to serve metrics (`[metrics] listen = "ADDR"`).
+#[derive(Debug)]
+pub(crate) struct File {
+    pub(crate) servers: Vec<ServerOptions>,
+    pub(crate) clients: Vec<ClientOptions>,
+    pub(crate) metrics: Option<String>,
 }
 
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct ClientEntry {
-    name: Option<String>,
-    listen: String,
-    connect: String,
-    key: PathBuf,
-    server_key: PathBuf,
-    level: Option<String>,
-    handshake_timeout: Option<f64>,
-    max_record_size: Option<usize>,
-    max_handshake_message: Option<usize>,
-    key_update_interval: Option<u64>,
-    idle_timeout: Option<f64>,
-    keepalive: Option<f64>,
-}
-
-/// Parses and loads a configuration file.
-pub(crate) fn load(path: &Path) -> anyhow::Result<(Vec<ServerService>, Vec<ClientService>)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (servers, clients) = parse(&text, path)?;
-    let servers = servers
-        .into_iter()
-        .map(ServerSpec::load)
-        .collect::<Result<Vec<_>, _>>()?;
-    let clients = clients
-        .into_iter()
-        .map(ClientSpec::load)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((servers, clients))
-}
-
-/// The limits of one `[[server]]` or `[[client]]` entry, defaults filled in.
-macro_rules! tuning_of {
-    ($entry:expr, $path:expr) => {{
-        let d = Tuning::default();
-        Tuning::new(
-            $entry.max_record_size.unwrap_or(d.max_record_size),
-            $entry
-                .max_handshake_message
-                .unwrap_or(d.max_handshake_message),
-            $entry.key_update_interval.unwrap_or(0),
-            $entry.idle_timeout.unwrap_or(0.0),
-            $entry.keepalive.unwrap_or(60.0),
-        )
-        .map_err(|e| anyhow::anyhow!("{}: {e}", $path.display()))
-    }};
-}
-
-/// Parses a configuration file's text; relative paths are resolved against `path`'s folder.
-pub(crate) fn parse(text: &str, path: &Path) -> anyhow::Result<(Vec<ServerSpec>, Vec<ClientSpec>)> {
-    let file: File =
-        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    if file.server.is_empty() && file.client.is_empty() {
-        bail!("{}: no [[server]] or [[client]] entries", path.display());
+impl File {
+    /// Reads and parses a configuration file (without reading the key files it names).
+    pub(crate) fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Self::parse(&text, path)
     }
-    let base = path.parent().unwrap_or(Path::new("."));
-    let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-    let level = |v: Option<String>, what: &str| -> anyhow::Result<ProtectionLevel> {
-        v.map_or(Ok(ProtectionLevel::Privacy), |s| {
-            s.parse()
-                .map_err(|e| anyhow::anyhow!("{}: {what}: {e}", path.display()))
-        })
-    };
-    let timeout = |v: Option<f64>| -> anyhow::Result<Duration> {
-        let s = v.unwrap_or(10.0);
-        Duration::try_from_secs_f64(s)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{}: handshake_timeout {s}: expected a positive number of seconds",
-                    path.display()
-                )
-            })
-    };
-    let mut servers = Vec::new();
-    for (i, s) in file.server.into_iter().enumerate() {
-        servers.push(ServerSpec {
-            name: s.name.unwrap_or_else(|| format!("server{}", i + 1)),
-            listen: s.listen,
-            forward: s.forward,
-            key: resolve(s.key),
-            allow: resolve(s.allow),
-            min_level: level(s.min_level, "min_level")?,
-            handshake_timeout: timeout(s.handshake_timeout)?,
-            max_connections: s.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
-            tuning: tuning_of!(s, path)?,
-        });
+
+    /// Parses a configuration file's text; relative paths are resolved against `path`'s folder.
+    pub(crate) fn parse(text: &str, path: &Path) -> anyhow::Result<Self> {
+        let at = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", path.display());
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| at(&e))?;
+        let mut entries = |kind: &str| -> anyhow::Result<Vec<toml::Table>> {
+            match table.remove(kind) {
+                None => Ok(Vec::new()),
+                Some(toml::Value::Array(items)) => items
+                    .into_iter()
+                    .map(|v| match v {
+                        toml::Value::Table(t) => Ok(t),
+                        _ => Err(at(&format!("[[{kind}]] entries must be tables"))),
+                    })
+                    .collect(),
+                Some(_) => Err(at(&format!(
+                    "`{kind}` must be an array of tables: [[{kind}]]"
+                ))),
+            }
+        };
+        let (servers, clients) = (entries("server")?, entries("client")?);
+        let metrics = match table.remove("metrics") {
+            None => None,
+            Some(toml::Value::Table(mut m)) => {
+                let listen = match m.remove("listen") {
+                    Some(toml::Value::String(a)) => a,
+                    _ => bail!("{}: [metrics] needs listen = \"ADDR\"", path.display()),
+                };
+                if let Some(key) = m.keys().next() {
+                    bail!("{}: metrics: unknown field `{key}`", path.display());
+                }
+                Some(listen)
+            }
+            Some(_) => bail!("{}: `metrics` must be a table: [metrics]", path.display()),
+        };
+        if let Some(key) = table.keys().next() {
+            bail!("{}: unknown section `{key}`", path.display());
+        }
+        if servers.is_empty() && clients.is_empty() {
+            bail!("{}: no [[server]] or [[client]] entries", path.display());
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        let mut file = Self {
+            servers: Vec::new(),
+            clients: Vec::new(),
+            metrics,
+        };
+        for (i, t) in servers.into_iter().enumerate() {
+            let mut s: ServerOptions = entry(
+                t,
+                &format!("server {}", i + 1),
+                path,
+                &known::<ServerOptions>(),
+            )?;
+            resolve(&mut s.key);
+            resolve(&mut s.allow);
+            file.servers.push(s);
+        }
+        for (i, t) in clients.into_iter().enumerate() {
+            let mut c: ClientOptions = entry(
+                t,
+                &format!("client {}", i + 1),
+                path,
+                &known::<ClientOptions>(),
+            )?;
+            resolve(&mut c.key);
+            resolve(&mut c.server_key);
+            file.clients.push(c);
+        }
+        Ok(file)
     }
-    let mut clients = Vec::new();
-    for (i, c) in file.client.into_iter().enumerate() {
-        clients.push(ClientSpec {
-            name: c.name.unwrap_or_else(|| format!("client{}", i + 1)),
-            listen: c.listen,
-            connect: c.connect,
-            key: resolve(c.key),
-            server_key: resolve(c.server_key),
-            level: level(c.level, "level")?,
-            handshake_timeout: timeout(c.handshake_timeout)?,
-            tuning: tuning_of!(c, path)?,
-        });
+
+    /// Checks every entry as `handfast run` would, without reading key files: the values
+    /// parse, limits are in range, addresses are well-formed.
+    pub(crate) fn check_values(&self) -> anyhow::Result<()> {
+        for s in &self.servers {
+            s.tuning.resolve(s.handshake_timeout)?;
+        }
+        for c in &self.clients {
+            c.tuning.resolve(c.handshake_timeout)?;
+        }
+        Ok(())
     }
-    Ok((servers, clients))
+}
+
+/// The keys an entry may have: the options' own field names, as clap knows them (the one list
+/// of fields), plus `name`.
+fn known<T: Args>() -> BTreeSet<String> {
+    let cmd = T::augment_args(clap::Command::new("entry"));
+    let mut keys: BTreeSet<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().as_str().to_owned())
+        .collect();
+    keys.insert("name".into());
+    keys
+}
+
+/// One `[[server]]` or `[[client]]` entry: unknown keys are errors that name the entry.
+fn entry<T: for<'de> Deserialize<'de>>(
+    table: toml::Table,
+    what: &str,
+    path: &Path,
+    known: &BTreeSet<String>,
+) -> anyhow::Result<T> {
+    if let Some(unknown) = table.keys().find(|k| !known.contains(*k)) {
+        bail!("{}: {what}: unknown field `{unknown}`", path.display());
+    }
+    T::deserialize(toml::Value::Table(table))
+        .map_err(|e| anyhow::anyhow!("{}: {what}: {}", path.display(), e.message()))
 }
 
 #[cfg(test)]
@@ -362,6 +473,7 @@ mod tests {
             key = "server.key"
             allow = "/etc/handfast/clients.allow"
             min_level = "integrity"
+            handshake_timeout = 5
 
             [[client]]
             name = "cache"
@@ -369,29 +481,76 @@ mod tests {
             connect = "127.0.0.1:7000"
             key = "client.key"
             server_key = "server.key.pub"
+            idle_timeout = 30
         "#;
-        let (s, c) = parse(text, Path::new("/srv/conf/handfast.toml")).unwrap();
-        assert_eq!(s[0].key, PathBuf::from("/srv/conf/server.key"));
-        assert_eq!(s[0].allow, PathBuf::from("/etc/handfast/clients.allow"));
-        assert_eq!(s[0].min_level, ProtectionLevel::Integrity);
-        assert_eq!(s[0].name, "server1");
-        assert_eq!(c[0].name, "cache");
-        assert_eq!(c[0].level, ProtectionLevel::Privacy);
-        assert_eq!(c[0].handshake_timeout, Duration::from_secs(10));
+        let f = File::parse(text, Path::new("/srv/conf/handfast.toml")).unwrap();
+        let (s, c) = (&f.servers[0], &f.clients[0]);
+        assert_eq!(s.key, PathBuf::from("/srv/conf/server.key"));
+        assert_eq!(s.allow, PathBuf::from("/etc/handfast/clients.allow"));
+        assert_eq!(s.min_level, ProtectionLevel::Integrity);
+        assert_eq!(s.handshake_timeout, 5.0);
+        assert_eq!(s.max_connections, defaults::MAX_CONNECTIONS);
+        assert_eq!(s.name, None);
+        assert_eq!(c.name.as_deref(), Some("cache"));
+        assert_eq!(c.level, ProtectionLevel::Privacy);
+        assert_eq!(c.tuning.idle_timeout, 30.0);
+        assert_eq!(c.tuning.max_record_size, defaults::MAX_RECORD_SIZE);
+        f.check_values().unwrap();
     }
 
     #[test]
-    fn unknown_keys_and_bad_levels_are_errors() {
+    fn unknown_keys_and_bad_values_are_errors_that_say_where() {
         let text = "[[server]]\nlisten = \"a\"\nforward = \"b\"\nkey = \"k\"\nallow = \"a\"\nmin_levle = \"privacy\"\n";
-        let err = parse(text, Path::new("x.toml")).unwrap_err().to_string();
-        assert!(err.contains("unknown field `min_levle`"), "{err}");
+        let err = File::parse(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server 1: unknown field `min_levle`"), "{err}");
         let text = "[[client]]\nlisten = \"a\"\nconnect = \"b\"\nkey = \"k\"\nserver_key = \"s\"\nlevel = \"connect\"\n";
-        let err = parse(text, Path::new("x.toml")).unwrap_err().to_string();
+        let err = File::parse(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("invalid protection level \"connect\""),
             "{err}"
         );
-        let err = parse("", Path::new("x.toml")).unwrap_err().to_string();
+        let err = File::parse("", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no [[server]] or [[client]]"), "{err}");
+        let err = File::parse("[[server]]\nlisten = \"a\"\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `forward`"), "{err}");
+        let text = "[[client]]\nlisten = \"a\"\nconnect = \"b\"\nkey = \"k\"\nserver_key = \"s\"\nkey_update_interval = 10\n";
+        let f = File::parse(text, Path::new("x.toml")).unwrap();
+        let err = f.check_values().unwrap_err().to_string();
+        assert!(err.contains("at least 1024"), "{err}");
+        let err = File::parse("[stats]\nlisten = \"x\"\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown section `stats`"), "{err}");
+        let err = File::parse("[metrics]\nport = 1\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[metrics] needs listen"), "{err}");
+    }
+
+    #[test]
+    fn flags_and_file_know_the_same_fields() {
+        let server = known::<ServerOptions>();
+        for field in [
+            "listen",
+            "forward",
+            "key",
+            "allow",
+            "min_level",
+            "max_handshakes",
+            "keepalive",
+            "name",
+        ] {
+            assert!(server.contains(field), "{field}");
+        }
+        assert!(known::<ClientOptions>().contains("server_key"));
+        <crate::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -1,120 +1,181 @@
 //! `handfast demo`: the whole story in one process, on loopback, with throwaway keys.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use handfast::{ClientConfig, ProtectionLevel, ServerConfig};
-use handfast_noise::{NoiseMechanism, PrivateKey, TrustSet};
+use handfast::ProtectionLevel;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::Tuning;
+use crate::config::{ClientOptions, ServerOptions, TuningOptions, defaults};
 use crate::keys;
-use crate::tunnel::{self, ClientService, Events, ServerService, Service};
+use crate::service::{Events, Service};
+use crate::tunnel;
 
 const MESSAGE: &[u8] = b"account=42 balance=1000.00";
 const BULK: usize = 128 * 1024 * 1024;
 /// Stream-mode record overhead: 4-byte header + 16-byte tag.
 const OVERHEAD: usize = 20;
 
+/// Everything the sections share: throwaway key files, the service, the tunnels and the tap.
+struct Demo {
+    dir: tempfile::TempDir,
+    stop: watch::Receiver<bool>,
+    events: mpsc::UnboundedReceiver<String>,
+    events_tx: mpsc::UnboundedSender<String>,
+    backend: SocketAddr,
+    backend_conns: Arc<AtomicUsize>,
+    server: SocketAddr,
+    tap: Option<WireTap>,
+}
+
 pub(crate) async fn run() -> anyhow::Result<()> {
     let (stop_tx, stop) = watch::channel(false);
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-
+    let (events_tx, events) = mpsc::unbounded_channel();
     println!(
         "handfast demo: everything below runs in this process on 127.0.0.1, with throwaway keys."
     );
-
-    // 1. Identities.
-    let server_key = keys::generate()?.with_comment("demo-server");
-    let client_key = keys::generate()?.with_comment("demo-client");
-    let stranger_key = keys::generate()?.with_comment("stranger");
-    section("1. identities (handfast keygen)");
-    println!("   server   {}", server_key.public_key(""));
-    println!("   client   {}", client_key.public_key(""));
-    println!("   stranger {}", stranger_key.public_key(""));
-
-    // 2. A plain service with no authentication and no protection: an echo server.
-    let backend = TcpListener::bind("127.0.0.1:0").await?;
-    let backend_addr = backend.local_addr()?;
-    let backend_conns = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(echo_service(backend, backend_conns.clone()));
-    section("2. a service with no security of its own");
-    println!("   echo service on {backend_addr}");
-
-    // 3. The tunnels, and a wire tap between them.
-    let server_listener = tunnel::bind("127.0.0.1:0").await?;
-    let server_addr = server_listener.local_addr()?;
-    let allow = TrustSet::from([client_key.public_key("")]);
-    let server = ServerService {
-        name: "server".into(),
-        listen: server_addr.to_string(),
-        forward: backend_addr.to_string(),
-        config: Arc::new(
-            ServerConfig::new(Arc::new(NoiseMechanism::new(server_key.clone(), allow)))
-                .with_min_level(ProtectionLevel::Integrity),
-        ),
-        max_connections: 64,
-        allowed_keys: 1,
-        events: Events::to(events_tx.clone()),
-        tuning: Tuning::default(),
+    let mut demo = Demo {
+        dir: tempfile::tempdir().context("a folder for the throwaway keys")?,
+        stop,
+        events,
+        events_tx,
+        backend: SocketAddr::from(([127, 0, 0, 1], 0)),
+        backend_conns: Arc::default(),
+        server: SocketAddr::from(([127, 0, 0, 1], 0)),
+        tap: None,
     };
-    tokio::spawn(tunnel::accept_loop(
-        server_listener,
-        Service::Server(Arc::new(server)),
-        stop.clone(),
-    ));
-    let tap = WireTap::start(server_addr).await?;
-    let client = |key: &PrivateKey, level, to: String| -> anyhow::Result<ClientService> {
-        let pinned = TrustSet::from([server_key.public_key("")]);
-        Ok(ClientService {
-            name: "client".into(),
+    demo.identities()?;
+    demo.service().await?;
+    let (privacy, integrity, stranger) = demo.tunnels().await?;
+    demo.message(4, ProtectionLevel::Privacy, privacy).await?;
+    demo.message(5, ProtectionLevel::Integrity, integrity)
+        .await?;
+    demo.stranger(stranger).await?;
+    demo.tampering(privacy).await?;
+    let rates = demo.throughput().await?;
+    summary(&rates);
+    let _ = stop_tx.send(true);
+    Ok(())
+}
+
+impl Demo {
+    fn key(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// 1. Identities: key files, as `handfast keygen` writes them.
+    fn identities(&self) -> anyhow::Result<()> {
+        section("1. identities (handfast keygen)");
+        for (file, comment) in [
+            ("server.key", "demo-server"),
+            ("client.key", "demo-client"),
+            ("stranger.key", "stranger"),
+        ] {
+            let key = keys::write_pair(&self.key(file), comment)?;
+            println!(
+                "   {:<8} {}",
+                comment.trim_start_matches("demo-"),
+                key.public_key("")
+            );
+        }
+        Ok(())
+    }
+
+    /// 2. A plain service with no authentication and no protection: an echo server.
+    async fn service(&mut self) -> anyhow::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        self.backend = listener.local_addr()?;
+        tokio::spawn(echo_service(listener, self.backend_conns.clone()));
+        section("2. a service with no security of its own");
+        println!("   echo service on {}", self.backend);
+        Ok(())
+    }
+
+    /// 3. The tunnels, from the same options `handfast server` and `handfast client` take, and
+    ///    a wire tap between them.
+    async fn tunnels(&mut self) -> anyhow::Result<(SocketAddr, SocketAddr, SocketAddr)> {
+        let server = ServerOptions {
+            name: Some("server".into()),
             listen: "127.0.0.1:0".into(),
-            connect: to,
-            config: Arc::new(
-                ClientConfig::new(Arc::new(NoiseMechanism::new(key.clone(), pinned)))
-                    .with_level(level),
-            ),
-            server_fingerprint: server_key.public_key("").fingerprint(),
-            events: Events::default(),
-            tuning: Tuning::default(),
-        })
-    };
-    let tapped = tap.addr.to_string();
-    let privacy = spawn_client(
-        client(&client_key, ProtectionLevel::Privacy, tapped.clone())?,
-        &stop,
-    )
-    .await?;
-    let integrity = spawn_client(
-        client(&client_key, ProtectionLevel::Integrity, tapped.clone())?,
-        &stop,
-    )
-    .await?;
-    let stranger = spawn_client(
-        client(&stranger_key, ProtectionLevel::Privacy, tapped)?,
-        &stop,
-    )
-    .await?;
-    section("3. tunnels (handfast server / handfast client)");
-    println!(
-        "   server tunnel   {server_addr} -> {backend_addr}   allows: demo-client   minimum level: integrity"
-    );
-    println!(
-        "   wire tap        {} -> {server_addr}   (shows what an observer on the network sees)",
-        tap.addr
-    );
-    println!("   client tunnel   {privacy} -> tap   pins demo-server, asks for privacy");
-    println!("   client tunnel   {integrity} -> tap   pins demo-server, asks for integrity");
+            forward: self.backend.to_string(),
+            key: self.key("server.key"),
+            allow: keys::pub_path(&self.key("client.key")),
+            min_level: ProtectionLevel::Integrity,
+            handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
+            max_connections: 64,
+            max_handshakes: 64,
+            max_handshakes_per_source: 64,
+            tuning: tuning(),
+        };
+        let mut server = server.load("server")?;
+        server.events = Events::to(self.events_tx.clone());
+        self.server = self.spawn(Service::Server(Arc::new(server))).await?;
+        let tap = WireTap::start(self.server).await?;
+        let tapped = tap.addr;
+        self.tap = Some(tap);
+        let privacy = self
+            .client("client.key", ProtectionLevel::Privacy, tapped)
+            .await?;
+        let integrity = self
+            .client("client.key", ProtectionLevel::Integrity, tapped)
+            .await?;
+        let stranger = self
+            .client("stranger.key", ProtectionLevel::Privacy, tapped)
+            .await?;
+        section("3. tunnels (handfast server / handfast client)");
+        println!(
+            "   server tunnel   {} -> {}   allows: demo-client   minimum level: integrity",
+            self.server, self.backend
+        );
+        println!(
+            "   wire tap        {tapped} -> {}   (shows what an observer on the network sees)",
+            self.server
+        );
+        println!("   client tunnel   {privacy} -> tap   pins demo-server, asks for privacy");
+        println!("   client tunnel   {integrity} -> tap   pins demo-server, asks for integrity");
+        Ok((privacy, integrity, stranger))
+    }
 
-    // 4 and 5. One message at each level.
-    for (n, level, addr) in [
-        (4, ProtectionLevel::Privacy, privacy),
-        (5, ProtectionLevel::Integrity, integrity),
-    ] {
+    async fn client(
+        &self,
+        key: &str,
+        level: ProtectionLevel,
+        to: SocketAddr,
+    ) -> anyhow::Result<SocketAddr> {
+        let options = ClientOptions {
+            name: Some("client".into()),
+            listen: "127.0.0.1:0".into(),
+            connect: to.to_string(),
+            key: self.key(key),
+            server_key: keys::pub_path(&self.key("server.key")),
+            level,
+            handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
+            tuning: tuning(),
+        };
+        self.spawn(Service::Client(Arc::new(options.load("client")?)))
+            .await
+    }
+
+    async fn spawn(&self, svc: Service) -> anyhow::Result<SocketAddr> {
+        let listener = tunnel::bind(svc.listen()).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(tunnel::accept_loop(listener, svc, self.stop.clone()));
+        Ok(addr)
+    }
+
+    /// 4 and 5. One message at `level`, and what the tap saw of it.
+    async fn message(
+        &mut self,
+        n: u8,
+        level: ProtectionLevel,
+        addr: SocketAddr,
+    ) -> anyhow::Result<()> {
         section(&format!("{n}. a message at {level}"));
         let mut app = TcpStream::connect(addr).await?;
         app.write_all(MESSAGE).await?;
@@ -127,8 +188,12 @@ pub(crate) async fn run() -> anyhow::Result<()> {
             text(MESSAGE),
             echo == MESSAGE
         );
-        narrate(&mut events, "established").await;
-        let wire = tap.last_record(MESSAGE.len() + OVERHEAD);
+        narrate(&mut self.events, "established").await;
+        let wire = self
+            .tap
+            .as_ref()
+            .map(|t| t.last_record(MESSAGE.len() + OVERHEAD))
+            .unwrap_or_default();
         println!(
             "   on the wire ({} bytes for a {}-byte message):",
             wire.len(),
@@ -144,56 +209,79 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         }
         app.shutdown().await?;
         let _ = app.read(&mut [0u8; 1]).await;
-        narrate(&mut events, "closed").await;
+        narrate(&mut self.events, "closed").await;
+        Ok(())
     }
 
-    // 6. A stranger.
-    section("6. a client with a key the server does not allow");
-    let before = backend_conns.load(Ordering::SeqCst);
-    let mut app = TcpStream::connect(stranger).await?;
-    let _ = app.write_all(MESSAGE).await;
-    let outcome = app.read(&mut [0u8; 64]).await;
-    println!("   the stranger's application: {}", describe_end(outcome));
-    narrate(&mut events, "refused").await;
-    println!(
-        "   connections the service received from the stranger: {}",
-        backend_conns.load(Ordering::SeqCst) - before
-    );
-
-    // 7. Tampering.
-    section("7. one bit flipped on the wire");
-    let mut app = TcpStream::connect(privacy).await?;
-    app.write_all(b"first").await?;
-    let mut got = [0u8; 5];
-    app.read_exact(&mut got).await?;
-    narrate(&mut events, "established").await;
-    tap.flip_next.store(true, Ordering::SeqCst);
-    let _ = app.write_all(b"second message, tampered in transit").await;
-    let mut rest = Vec::new();
-    let outcome = app.read_to_end(&mut rest).await.map(|_| rest.len());
-    println!(
-        "   the application received {:?} intact, then: {}",
-        text(&got),
-        describe_end(outcome)
-    );
-    narrate(&mut events, "closed").await;
-
-    // 8. Throughput, without the tap.
-    section(&format!(
-        "8. throughput: {} MiB each way through both tunnels, echoed",
-        BULK >> 20
-    ));
-    let mut rates = Vec::new();
-    for level in [ProtectionLevel::Privacy, ProtectionLevel::Integrity] {
-        let addr =
-            spawn_client(client(&client_key, level, server_addr.to_string())?, &stop).await?;
-        let rate = bulk(addr).await?;
-        narrate(&mut events, "established").await;
-        println!("   {:<9} {rate:>8.0} MB/s", level.as_str());
-        rates.push((level, rate));
-        narrate(&mut events, "closed").await;
+    /// 6. A client whose key the server does not allow.
+    async fn stranger(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+        section("6. a client with a key the server does not allow");
+        let before = self.backend_conns.load(Ordering::SeqCst);
+        let mut app = TcpStream::connect(addr).await?;
+        let _ = app.write_all(MESSAGE).await;
+        let outcome = app.read(&mut [0u8; 64]).await;
+        println!("   the stranger's application: {}", describe_end(outcome));
+        narrate(&mut self.events, "refused").await;
+        println!(
+            "   connections the service received from the stranger: {}",
+            self.backend_conns.load(Ordering::SeqCst) - before
+        );
+        Ok(())
     }
 
+    /// 7. One bit flipped on the wire.
+    async fn tampering(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+        section("7. one bit flipped on the wire");
+        let mut app = TcpStream::connect(addr).await?;
+        app.write_all(b"first").await?;
+        let mut got = [0u8; 5];
+        app.read_exact(&mut got).await?;
+        narrate(&mut self.events, "established").await;
+        if let Some(tap) = &self.tap {
+            tap.flip_next.store(true, Ordering::SeqCst);
+        }
+        let _ = app.write_all(b"second message, tampered in transit").await;
+        let mut rest = Vec::new();
+        let outcome = app.read_to_end(&mut rest).await.map(|_| rest.len());
+        println!(
+            "   the application received {:?} intact, then: {}",
+            text(&got),
+            describe_end(outcome)
+        );
+        narrate(&mut self.events, "closed").await;
+        Ok(())
+    }
+
+    /// 8. Throughput, without the tap.
+    async fn throughput(&mut self) -> anyhow::Result<Vec<(ProtectionLevel, f64)>> {
+        section(&format!(
+            "8. throughput: {} MiB each way through both tunnels, echoed",
+            BULK >> 20
+        ));
+        let mut rates = Vec::new();
+        for level in [ProtectionLevel::Privacy, ProtectionLevel::Integrity] {
+            let addr = self.client("client.key", level, self.server).await?;
+            let rate = bulk(addr).await?;
+            narrate(&mut self.events, "established").await;
+            println!("   {:<9} {rate:>8.0} MB/s", level.as_str());
+            rates.push((level, rate));
+            narrate(&mut self.events, "closed").await;
+        }
+        Ok(rates)
+    }
+}
+
+fn tuning() -> TuningOptions {
+    TuningOptions {
+        max_record_size: defaults::MAX_RECORD_SIZE,
+        max_handshake_message: defaults::MAX_HANDSHAKE_MESSAGE,
+        key_update_interval: 0,
+        idle_timeout: 0.0,
+        keepalive: defaults::KEEPALIVE,
+    }
+}
+
+fn summary(rates: &[(ProtectionLevel, f64)]) {
     section("summary");
     println!("   both ends proved who they are before any byte reached the service;");
     println!("   privacy hid the message, integrity showed it but protected it;");
@@ -207,8 +295,6 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         );
     }
     println!("\nNext: README.md shows how to protect Redis with the same tunnels.");
-    let _ = stop_tx.send(true);
-    Ok(())
 }
 
 fn section(title: &str) {
@@ -260,20 +346,6 @@ fn hexdump(b: &[u8]) {
             .collect();
         println!("     {:<48} |{ascii}|", hex.join(" "));
     }
-}
-
-async fn spawn_client(
-    svc: ClientService,
-    stop: &watch::Receiver<bool>,
-) -> anyhow::Result<std::net::SocketAddr> {
-    let listener = tunnel::bind(&svc.listen).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(tunnel::accept_loop(
-        listener,
-        Service::Client(Arc::new(svc)),
-        stop.clone(),
-    ));
-    Ok(addr)
 }
 
 async fn echo_service(listener: TcpListener, conns: Arc<AtomicUsize>) {

@@ -19,17 +19,23 @@ pub(crate) fn keygen(out: &Path, comment: Option<&str>) -> anyhow::Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "handfast".into())
     });
-    let key = generate()?.with_comment(comment);
-    write_new(out, key.to_file_string().as_bytes(), 0o600)?;
-    let line = format!("{}\n", key.public_key(""));
-    write_new(&public_path, line.as_bytes(), 0o644)?;
+    let key = write_pair(out, &comment)?;
     println!(
         "wrote {} (private key, mode 0600) and {}:",
         out.display(),
         public_path.display()
     );
-    print!("{line}");
+    println!("{}", key.public_key(""));
     Ok(())
+}
+
+/// Writes a new key pair: `out` (mode 0600) and `out.pub`.
+pub(crate) fn write_pair(out: &Path, comment: &str) -> anyhow::Result<PrivateKey> {
+    let key = generate()?.with_comment(comment);
+    write_new(out, key.to_file_string().as_bytes(), 0o600)?;
+    let line = format!("{}\n", key.public_key(""));
+    write_new(&pub_path(out), line.as_bytes(), 0o644)?;
+    Ok(key)
 }
 
 pub(crate) fn pubkey(path: &Path) -> anyhow::Result<()> {
@@ -63,7 +69,7 @@ pub(crate) fn load_public(path: &Path) -> anyhow::Result<PublicKey> {
     Ok(PublicKey::load(path)?)
 }
 
-fn pub_path(out: &Path) -> PathBuf {
+pub(crate) fn pub_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".pub");
     PathBuf::from(s)

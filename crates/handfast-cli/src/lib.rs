@@ -4,22 +4,23 @@
 //! a hook for the configuration fuzzer.
 
 mod bench;
+mod budget;
 mod config;
 mod demo;
 mod keys;
+mod metrics;
+mod service;
 mod tunnel;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use handfast::ProtectionLevel;
 
 /// Mutual authentication and message protection (privacy or integrity) for TCP services.
 #[derive(Parser, Debug)]
 #[command(name = "handfast", version, about, long_about = None)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -42,56 +43,27 @@ enum Command {
     },
     /// Accept handfast clients and forward their traffic to a plain TCP service.
     Server {
-        /// Address to accept handfast clients on (port 0 picks a free port).
-        #[arg(long, value_name = "ADDR")]
-        listen: String,
-        /// The plain TCP service to forward to.
-        #[arg(long, value_name = "ADDR")]
-        forward: String,
-        /// This server's private key file.
-        #[arg(long, value_name = "PATH")]
-        key: PathBuf,
-        /// File of public key lines of the clients allowed to connect.
-        #[arg(long, value_name = "PATH")]
-        allow: PathBuf,
-        /// Lowest protection level accepted: integrity lets clients that ask for it run at
-        /// integrity.
-        #[arg(long, value_name = "LEVEL", default_value = "privacy")]
-        min_level: ProtectionLevel,
-        /// Seconds a client has to complete the handshake.
-        #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-        handshake_timeout: f64,
-        /// Connections served at once; more are refused.
-        #[arg(long, value_name = "N", default_value_t = tunnel::DEFAULT_MAX_CONNECTIONS)]
-        max_connections: usize,
         #[command(flatten)]
-        tuning: config::TuningArgs,
+        options: config::ServerOptions,
+        /// Serve metrics in the Prometheus text format at http://ADDR/metrics.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
     },
     /// Accept plain local connections and carry them to a handfast server.
     Client {
-        /// Local address to accept plain connections on (port 0 picks a free port).
-        #[arg(long, value_name = "ADDR")]
-        listen: String,
-        /// The handfast server to connect to.
-        #[arg(long, value_name = "ADDR")]
-        connect: String,
-        /// This client's private key file.
-        #[arg(long, value_name = "PATH")]
-        key: PathBuf,
-        /// File with the server's public key line (pinned).
-        #[arg(long, value_name = "PATH")]
-        server_key: PathBuf,
-        /// Protection level to ask for; the server may raise it.
-        #[arg(long, value_name = "LEVEL", default_value = "privacy")]
-        level: ProtectionLevel,
-        /// Seconds the server has to complete the handshake.
-        #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-        handshake_timeout: f64,
         #[command(flatten)]
-        tuning: config::TuningArgs,
+        options: config::ClientOptions,
+        /// Serve metrics in the Prometheus text format at http://ADDR/metrics.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
     },
     /// Run the servers and clients described in a TOML file.
     Run {
+        /// The configuration file.
+        config: PathBuf,
+    },
+    /// Check a TOML configuration file as `run` would (values, key and allow files) and exit.
+    Check {
         /// The configuration file.
         config: PathBuf,
     },
@@ -124,57 +96,78 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen { out, comment } => keys::keygen(&out, comment.as_deref()),
         Command::Pubkey { path } => keys::pubkey(&path),
-        Command::Server {
-            listen,
-            forward,
-            key,
-            allow,
-            min_level,
-            handshake_timeout,
-            max_connections,
-            tuning,
-        } => {
-            let svc = config::ServerSpec {
-                name: "server".into(),
-                listen,
-                forward,
-                key,
-                allow,
-                min_level,
-                handshake_timeout: seconds(handshake_timeout)?,
-                max_connections,
-                tuning: tuning.resolve()?,
-            };
-            runtime()?.block_on(tunnel::run(vec![svc.load()?], Vec::new()))
+        Command::Server { options, metrics } => {
+            let svc = options.load("server")?;
+            runtime()?.block_on(tunnel::run(vec![svc], Vec::new(), metrics))
         }
-        Command::Client {
-            listen,
-            connect,
-            key,
-            server_key,
-            level,
-            handshake_timeout,
-            tuning,
-        } => {
-            let svc = config::ClientSpec {
-                name: "client".into(),
-                listen,
-                connect,
-                key,
-                server_key,
-                level,
-                handshake_timeout: seconds(handshake_timeout)?,
-                tuning: tuning.resolve()?,
-            };
-            runtime()?.block_on(tunnel::run(Vec::new(), vec![svc.load()?]))
+        Command::Client { options, metrics } => {
+            let svc = options.load("client")?;
+            runtime()?.block_on(tunnel::run(Vec::new(), vec![svc], metrics))
         }
         Command::Run { config } => {
-            let (servers, clients) = config::load(&config)?;
-            runtime()?.block_on(tunnel::run(servers, clients))
+            let (servers, clients, metrics) = load(&config)?;
+            runtime()?.block_on(tunnel::run(servers, clients, metrics))
+        }
+        Command::Check { config } => {
+            let (servers, clients, _) = load(&config)?;
+            println!(
+                "{}: OK: {} server(s), {} client(s)",
+                config.display(),
+                servers.len(),
+                clients.len()
+            );
+            for s in &servers {
+                println!(
+                    "  server {}: {} -> {}, minimum level {}, {} allowed key(s)",
+                    s.name,
+                    s.options.listen,
+                    s.options.forward,
+                    s.options.min_level,
+                    s.allowed_keys
+                );
+            }
+            for c in &clients {
+                println!(
+                    "  client {}: {} -> {}, level {}, server key {}",
+                    c.name,
+                    c.options.listen,
+                    c.options.connect,
+                    c.options.level,
+                    c.server_fingerprint
+                );
+            }
+            Ok(())
         }
         Command::Demo => runtime()?.block_on(demo::run()),
         Command::Bench => bench::run(),
     }
+}
+
+/// Reads a configuration file and loads every service it names (keys included); and where to
+/// serve metrics.
+#[allow(clippy::type_complexity)]
+fn load(
+    path: &std::path::Path,
+) -> anyhow::Result<(
+    Vec<service::ServerService>,
+    Vec<service::ClientService>,
+    Option<String>,
+)> {
+    let file = config::File::read(path)?;
+    file.check_values()?;
+    let servers = file
+        .servers
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| s.load(&format!("server{}", i + 1)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let clients = file
+        .clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.load(&format!("client{}", i + 1)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((servers, clients, file.metrics))
 }
 
 /// Parses a configuration file's text as `handfast run` does (without reading key files); for
@@ -184,17 +177,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// Whatever `handfast run` would report for this text.
 #[doc(hidden)]
 pub fn parse_config(text: &str) -> anyhow::Result<usize> {
-    let (servers, clients) = config::parse(text, std::path::Path::new("fuzz.toml"))?;
-    Ok(servers.len() + clients.len())
-}
-
-fn seconds(s: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(s)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            anyhow::anyhow!("invalid timeout {s}: expected a positive number of seconds")
-        })
+    let file = config::File::parse(text, std::path::Path::new("fuzz.toml"))?;
+    file.check_values()?;
+    Ok(file.servers.len() + file.clients.len())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -7,93 +7,59 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use handfast::{ClientConfig, ServerConfig};
 use handfast_tokio::{CopyError, HandshakeError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::config::Tuning;
+use crate::budget::Budget;
+use crate::config::{Tuning, defaults};
+use crate::metrics::{Failure, Metrics, Refusal};
+use crate::service::{ClientService, Events, ServerService, Service};
 
-/// Connections a server serves at once unless configured otherwise.
-pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// How long open connections may finish after SIGINT/SIGTERM.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// A server tunnel, ready to run.
-pub(crate) struct ServerService {
-    pub(crate) name: String,
-    pub(crate) listen: String,
-    pub(crate) forward: String,
-    pub(crate) config: Arc<ServerConfig>,
-    pub(crate) max_connections: usize,
-    pub(crate) allowed_keys: usize,
-    pub(crate) events: Events,
-    pub(crate) tuning: Tuning,
-}
-
-/// A client tunnel, ready to run.
-pub(crate) struct ClientService {
-    pub(crate) name: String,
-    pub(crate) listen: String,
-    pub(crate) connect: String,
-    pub(crate) config: Arc<ClientConfig>,
-    pub(crate) server_fingerprint: String,
-    pub(crate) events: Events,
-    pub(crate) tuning: Tuning,
-}
-
-/// Where connection events go besides the log: nowhere, except in the demo, which narrates
-/// them.
-#[derive(Clone, Default)]
-pub(crate) struct Events(Option<tokio::sync::mpsc::UnboundedSender<String>>);
-
-impl Events {
-    pub(crate) fn to(tx: tokio::sync::mpsc::UnboundedSender<String>) -> Self {
-        Self(Some(tx))
-    }
-
-    fn info(&self, msg: String) {
-        info!("{msg}");
-        self.send(msg);
-    }
-
-    fn warn(&self, msg: String) {
-        warn!("{msg}");
-        self.send(msg);
-    }
-
-    fn send(&self, msg: String) {
-        if let Some(tx) = &self.0 {
-            let _ = tx.send(msg);
-        }
-    }
-}
-
-/// Binds every listener (failing with the address that could not be bound), serves until
-/// SIGINT or SIGTERM, then lets open connections finish for [`SHUTDOWN_GRACE`].
+/// Binds every listener (failing with the address that could not be bound) and the metrics
+/// endpoint if asked for, serves until SIGINT or SIGTERM, re-reads key and allow files on
+/// SIGHUP, then lets open connections finish for [`SHUTDOWN_GRACE`].
 pub(crate) async fn run(
-    servers: Vec<ServerService>,
-    clients: Vec<ClientService>,
+    mut servers: Vec<ServerService>,
+    mut clients: Vec<ClientService>,
+    metrics_addr: Option<String>,
 ) -> anyhow::Result<()> {
+    raise_open_file_limit();
+    let metrics = Arc::new(Metrics::default());
+    for s in &mut servers {
+        s.metrics = metrics.service(&s.name);
+    }
+    for c in &mut clients {
+        c.metrics = metrics.service(&c.name);
+    }
+    if let Some(addr) = metrics_addr {
+        let listener = bind(&addr).await.context("metrics")?;
+        tokio::spawn(crate::metrics::serve(listener, metrics.clone()));
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut loops = JoinSet::new();
     let mut bound = Vec::new();
-    for s in servers {
-        let listener = bind(&s.listen).await?;
-        bound.push((listener, Service::Server(Arc::new(s))));
-    }
-    for c in clients {
-        let listener = bind(&c.listen).await?;
-        bound.push((listener, Service::Client(Arc::new(c))));
+    let services: Vec<Service> = servers
+        .into_iter()
+        .map(|s| Service::Server(Arc::new(s)))
+        .chain(clients.into_iter().map(|c| Service::Client(Arc::new(c))))
+        .collect();
+    for svc in &services {
+        let listener = bind(svc.listen()).await?;
+        bound.push((listener, svc.clone()));
     }
     for (listener, svc) in bound {
         svc.log_listening(&listener);
         loops.spawn(accept_loop(listener, svc, stop_rx.clone()));
     }
+    tokio::spawn(reload_on_hangup(services));
     shutdown_signal().await?;
     info!(
         "shutting down: no new connections; open ones have {}s to finish",
@@ -103,6 +69,37 @@ pub(crate) async fn run(
     while loops.join_next().await.is_some() {}
     info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: every service re-reads its key files (and allow file).
+async fn reload_on_hangup(services: Vec<Service>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return warn!("cannot listen for SIGHUP: reload is unavailable");
+        };
+        while hup.recv().await.is_some() {
+            info!("SIGHUP: reloading keys and allow files");
+            for svc in &services {
+                svc.reload();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = services;
+}
+
+/// Every connection costs descriptors: raise the soft limit to the hard one, and say so.
+fn raise_open_file_limit() {
+    let before = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft);
+    match (before, rlimit::increase_nofile_limit(u64::MAX)) {
+        (Ok(before), Ok(now)) if now > before => {
+            info!("open-file limit raised from {before} to {now}")
+        }
+        (_, Ok(now)) => info!("open-file limit: {now}"),
+        (_, Err(e)) => warn!("cannot raise the open-file limit: {e}"),
+    }
 }
 
 /// Pending connections the kernel may queue before `accept` (capped by `net.core.somaxconn`).
@@ -129,48 +126,27 @@ pub(crate) async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG).with_context(context)
 }
 
-#[derive(Clone)]
-pub(crate) enum Service {
-    Server(Arc<ServerService>),
-    Client(Arc<ClientService>),
-}
-
-impl Service {
-    fn events(&self) -> &Events {
-        match self {
-            Self::Server(s) => &s.events,
-            Self::Client(c) => &c.events,
-        }
-    }
-
-    fn log_listening(&self, listener: &TcpListener) {
-        let addr = listener
-            .local_addr()
-            .map_or_else(|e| e.to_string(), |a| a.to_string());
-        match self {
-            Self::Server(s) => info!(
-                "{}: listening on {addr}: handfast server forwarding to {}, minimum level {}, {} allowed client key(s)",
-                s.name, s.forward, s.config.policy.minimum, s.allowed_keys,
-            ),
-            Self::Client(c) => info!(
-                "{}: listening on {addr}: handfast client to {} (pinned server key {}), asking for {}",
-                c.name, c.connect, c.server_fingerprint, c.config.level
-            ),
-        }
-    }
-}
-
 /// Accepts until told to stop, then waits up to the grace period for open connections.
+///
+/// A server holds unauthenticated connections in its pre-authentication [`Budget`] (the
+/// oldest goes when it is full) and authenticated sessions under `max_connections`; a client
+/// caps its local connections at the default session limit.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     svc: Service,
     mut stop: watch::Receiver<bool>,
 ) {
-    let limit = match &svc {
-        Service::Server(s) => s.max_connections,
-        Service::Client(_) => DEFAULT_MAX_CONNECTIONS,
+    let (sessions, budget) = match &svc {
+        Service::Server(s) => (
+            s.options.max_connections,
+            Some(Budget::new(
+                s.options.max_handshakes,
+                s.options.max_handshakes_per_source,
+            )),
+        ),
+        Service::Client(_) => (defaults::MAX_CONNECTIONS, None),
     };
-    let slots = Arc::new(Semaphore::new(limit));
+    let slots = Arc::new(Semaphore::new(sessions));
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -186,19 +162,30 @@ pub(crate) async fn accept_loop(
                     }
                 };
                 let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    svc.events().warn(format!("conn={id} from={from} refused: too many connections (limit {limit})"));
-                    drop(tcp);
-                    continue;
-                };
-                let svc = svc.clone();
-                conns.spawn(async move {
-                    match svc {
-                        Service::Server(s) => serve_server_conn(id, tcp, from, s).await,
-                        Service::Client(c) => serve_client_conn(id, tcp, from, c).await,
+                match (&svc, &budget) {
+                    (Service::Server(s), Some(budget)) => {
+                        let ticket = budget.admit(from.ip());
+                        let (s, slots) = (s.clone(), slots.clone());
+                        conns.spawn(serve_server_conn(id, tcp, from, s, ticket, slots));
                     }
-                    drop(permit);
-                });
+                    (svc, _) => {
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            svc.events().warn(format!("conn={id} from={from} refused: too many connections (limit {sessions})"));
+                            if let Service::Client(c) = svc {
+                                c.metrics.refused(Refusal::TooManySessions);
+                            }
+                            reset(tcp);
+                            continue;
+                        };
+                        if let Service::Client(c) = svc {
+                            let c = c.clone();
+                            conns.spawn(async move {
+                                serve_client_conn(id, tcp, from, c).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                }
             }
         }
     }
@@ -217,10 +204,30 @@ pub(crate) async fn accept_loop(
     }
 }
 
-async fn serve_server_conn(id: u64, tcp: TcpStream, from: SocketAddr, svc: Arc<ServerService>) {
+async fn serve_server_conn(
+    id: u64,
+    tcp: TcpStream,
+    from: SocketAddr,
+    svc: Arc<ServerService>,
+    mut ticket: crate::budget::Ticket,
+    slots: Arc<Semaphore>,
+) {
     tune_tunnel_socket(&tcp, &svc.tuning);
     let start = Instant::now();
-    let secure = match handfast_tokio::accept(tcp, svc.config.clone()).await {
+    let m = &svc.metrics;
+    m.handshake_started();
+    let handshake = tokio::select! {
+        r = handfast_tokio::accept(tcp, svc.config.current()) => r,
+        why = ticket.evicted() => {
+            m.handshake_ended(start.elapsed(), Some(Failure::Evicted));
+            return svc.events.warn(format!("conn={id} from={from} {why}"));
+        }
+    };
+    // Authenticated or refused: either way this connection leaves the pre-authentication
+    // budget.
+    drop(ticket);
+    m.handshake_ended(start.elapsed(), handshake.as_ref().err().map(Failure::of));
+    let secure = match handshake {
         Ok(s) => s,
         Err(e) => {
             return svc
@@ -228,41 +235,60 @@ async fn serve_server_conn(id: u64, tcp: TcpStream, from: SocketAddr, svc: Arc<S
                 .warn(format!("conn={id} from={from} refused: {}", refusal(&e)));
         }
     };
+    let Ok(_permit) = slots.try_acquire_owned() else {
+        m.refused(Refusal::TooManySessions);
+        svc.events.warn(format!(
+            "conn={id} from={from} refused: too many sessions (max_connections {})",
+            svc.options.max_connections
+        ));
+        return reset_on_close(secure.get_ref());
+    };
     log_established(&svc.events, id, from, &secure);
     // Only now, with the client authenticated and authorized, is the backend contacted.
-    let backend = match TcpStream::connect(&svc.forward).await {
+    let backend = match TcpStream::connect(&svc.options.forward).await {
         Ok(b) => b,
         Err(e) => {
-            let msg = format!("conn={id} closed: backend {} unreachable: {e}", svc.forward);
+            m.refused(Refusal::Unreachable);
+            reset_on_close(secure.get_ref());
+            let msg = format!(
+                "conn={id} closed: backend {} unreachable: {e}",
+                svc.options.forward
+            );
             return svc.events.warn(msg);
         }
     };
     let _ = backend.set_nodelay(true);
     let mut secure = secure;
+    m.session_opened();
     let outcome = pump(&mut secure, backend, svc.tuning.idle_timeout).await;
-    outcome.log(&svc.events, id, start, secure.context().key_epochs());
+    outcome.log(&svc.events, m, id, start, secure.context());
 }
 
 async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc<ClientService>) {
     let _ = local.set_nodelay(true);
     let start = Instant::now();
-    let tcp = match TcpStream::connect(&svc.connect).await {
+    let m = &svc.metrics;
+    let tcp = match TcpStream::connect(&svc.options.connect).await {
         Ok(t) => t,
         Err(e) => {
+            m.refused(Refusal::Unreachable);
             svc.events.warn(format!(
                 "conn={id} from={from} closed: server {} unreachable: {e}",
-                svc.connect
+                svc.options.connect
             ));
             return reset(local);
         }
     };
     tune_tunnel_socket(&tcp, &svc.tuning);
-    let secure = match handfast_tokio::connect(tcp, svc.config.clone()).await {
+    m.handshake_started();
+    let handshake = handfast_tokio::connect(tcp, svc.config.current()).await;
+    m.handshake_ended(start.elapsed(), handshake.as_ref().err().map(Failure::of));
+    let secure = match handshake {
         Ok(s) => s,
         Err(e) => {
             svc.events.warn(format!(
                 "conn={id} to={} refused: {}",
-                svc.connect,
+                svc.options.connect,
                 refusal(&e)
             ));
             return reset(local);
@@ -270,8 +296,9 @@ async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc
     };
     log_established(&svc.events, id, from, &secure);
     let mut secure = secure;
+    m.session_opened();
     let outcome = pump(&mut secure, local, svc.tuning.idle_timeout).await;
-    outcome.log(&svc.events, id, start, secure.context().key_epochs());
+    outcome.log(&svc.events, m, id, start, secure.context());
 }
 
 /// No Nagle delay; TCP keepalive so that a peer that vanished without FIN or RST is found.
@@ -321,7 +348,16 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    fn log(&self, events: &Events, id: u64, start: Instant, (tx_epochs, rx_epochs): (u64, u64)) {
+    fn log(
+        &self,
+        events: &Events,
+        metrics: &crate::metrics::ServiceMetrics,
+        id: u64,
+        start: Instant,
+        ctx: &handfast::SecurityContext,
+    ) {
+        let (tx_epochs, rx_epochs) = ctx.key_epochs();
+        metrics.session_closed(ctx.level(), self.sent, self.received, tx_epochs + rx_epochs);
         let secs = start.elapsed().as_secs_f64();
         let msg = format!(
             "conn={id} closed: sent={} received={} duration={secs:.3}s key_updates={} reason={}",

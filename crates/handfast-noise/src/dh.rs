@@ -19,9 +19,9 @@ pub(crate) struct X25519Dh {
 
 impl X25519Dh {
     /// A `Dh` that skips recomputing `pair`'s public key when `pair`'s secret is set.
-    pub(crate) fn knowing(pair: ([u8; LEN], [u8; LEN])) -> Self {
+    pub(crate) fn knowing(pair: &(Zeroizing<[u8; LEN]>, [u8; LEN])) -> Self {
         Self {
-            known: Some((Zeroizing::new(pair.0), pair.1)),
+            known: Some((pair.0.clone(), pair.1)),
             ..Self::default()
         }
     }

@@ -26,6 +26,30 @@ pub enum KeyError {
         /// Its permission bits.
         mode: u32,
     },
+    /// A private key file is owned by another user: whoever owns it can replace the key.
+    #[error(
+        "private key file {path} is owned by user {owner}, not by this process's user {user}; \
+         give it to this user with: chown {user} {path}",
+        path = .path.display()
+    )]
+    Owner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner's user id.
+        owner: u32,
+        /// This process's effective user id.
+        user: u32,
+    },
+    /// A public key file was given where a private key file belongs.
+    #[error(
+        "{path} holds a public key (a handfast-x25519 line); this option takes the private key \
+         file, the one without .pub, which starts with handfast-x25519-private",
+        path = .path.display()
+    )]
+    NotPrivate {
+        /// The file.
+        path: PathBuf,
+    },
     /// A line is not a valid key line.
     #[error("{file} line {line}: {reason}")]
     Malformed {

@@ -37,7 +37,10 @@ pub struct PublicKey {
 impl PrivateKey {
     /// The key whose secret scalar is `seed` (32 random bytes; X25519 clamps them).
     pub fn from_seed(seed: [u8; KEY_LEN]) -> Self {
-        let secret = Zeroizing::new(seed);
+        Self::from_secret(Zeroizing::new(seed))
+    }
+
+    fn from_secret(secret: Zeroizing<[u8; KEY_LEN]>) -> Self {
         let public = x25519_public(&secret);
         Self {
             secret,
@@ -73,11 +76,27 @@ impl PrivateKey {
     /// Reads a private key file, refusing one that the group or others can read.
     ///
     /// # Errors
-    /// The file cannot be read, has loose permissions (the error names the file and the
-    /// `chmod 600` fix), or holds no valid key line.
+    /// The file cannot be read, holds a public key, has loose permissions or another owner
+    /// (the errors name the file and the fix), or holds no valid key line.
+    ///
+    /// The file is opened once: its permissions and owner are read from the open handle
+    /// (`fstat`), and the key from the same handle, so the file cannot be swapped between the
+    /// check and the read. The text is zeroized once parsed.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        check_private_permissions(path)?;
-        let text = std::fs::read_to_string(path).map_err(|e| KeyError::io(path, e))?;
+        use std::io::Read as _;
+        let mut file = std::fs::File::open(path).map_err(|e| KeyError::io(path, e))?;
+        let meta = file.metadata().map_err(|e| KeyError::io(path, e))?;
+        let mut text = Zeroizing::new(String::new());
+        file.read_to_string(&mut text)
+            .map_err(|e| KeyError::io(path, e))?;
+        let public = |l: &str| l.split_whitespace().next() == Some(PUBLIC_KEY_TAG);
+        let private = |l: &str| l.split_whitespace().next() == Some(PRIVATE_KEY_TAG);
+        if text.lines().any(public) && !text.lines().any(private) {
+            return Err(KeyError::NotPrivate {
+                path: path.to_owned(),
+            });
+        }
+        check_private_file(path, &meta)?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -101,21 +120,21 @@ impl PrivateKey {
                 return Err(malformed("more than one key in a private key file"));
             }
             let (bytes, comment) = parse_key_line(line, PRIVATE_KEY_TAG).map_err(malformed)?;
-            found = Some(Self::from_seed(*bytes).with_comment(comment));
+            found = Some(Self::from_secret(bytes).with_comment(comment));
         }
         found.ok_or_else(|| KeyError::Empty {
             file: source.to_owned(),
         })
     }
 
-    /// The text of a private key file.
-    pub fn to_file_string(&self) -> String {
-        let mut s = String::from(
+    /// The text of a private key file (zeroized when dropped).
+    pub fn to_file_string(&self) -> Zeroizing<String> {
+        let mut s = Zeroizing::new(String::from(
             "# handfast private key. Keep it secret: mode 0600, never copy it off this machine.\n",
-        );
+        ));
         s.push_str(PRIVATE_KEY_TAG);
         s.push(' ');
-        s.push_str(&STANDARD.encode(&self.secret[..]));
+        s.push_str(&Zeroizing::new(STANDARD.encode(&self.secret[..])));
         if !self.comment.is_empty() {
             s.push(' ');
             s.push_str(&self.comment);
@@ -257,22 +276,30 @@ fn x25519_public(secret: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
     crate::dh::public_key(secret)
 }
 
+/// A private key file must be readable by its owner only, and owned by this process's user.
 #[cfg(unix)]
-fn check_private_permissions(path: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| KeyError::io(path, e))?;
-    let mode = meta.permissions().mode() & 0o777;
+fn check_private_file(path: &Path, meta: &std::fs::Metadata) -> Result<(), KeyError> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyError::Permissions {
             path: path.to_owned(),
             mode,
         });
     }
+    let user = rustix::process::geteuid().as_raw();
+    if meta.uid() != user {
+        return Err(KeyError::Owner {
+            path: path.to_owned(),
+            owner: meta.uid(),
+            user,
+        });
+    }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn check_private_permissions(_path: &Path) -> Result<(), KeyError> {
+fn check_private_file(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), KeyError> {
     Ok(())
 }
 
@@ -353,6 +380,42 @@ mod tests {
         assert!(err.contains("id.key") && err.contains("chmod 600"), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         PrivateKey::load(&path).unwrap();
+    }
+
+    #[test]
+    fn a_public_key_file_given_as_the_private_key_says_so() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.key.pub");
+        let line = PrivateKey::from_seed([1; 32])
+            .public_key("server")
+            .to_string();
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        // Mode 0644, as public key files are: the content is named, not the permissions.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = PrivateKey::load(&path).unwrap_err();
+        assert!(matches!(err, KeyError::NotPrivate { .. }), "{err}");
+        assert!(err.to_string().contains("the one without .pub"), "{err}");
+    }
+
+    #[test]
+    fn a_private_key_owned_by_another_user_is_refused() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id.key");
+        std::fs::write(&path, PrivateKey::from_seed([1; 32]).to_file_string()).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let me = std::fs::metadata(&path).unwrap().uid();
+        // Only root can give a file away; elsewhere the owner check is covered by matching
+        // owners loading fine.
+        if std::os::unix::fs::chown(&path, Some(me + 4242), None).is_err() {
+            PrivateKey::load(&path).unwrap();
+            return;
+        }
+        let err = PrivateKey::load(&path).unwrap_err();
+        assert!(matches!(err, KeyError::Owner { .. }), "{err}");
+        assert!(err.to_string().contains("chown"), "{err}");
     }
 
     fn hex(s: &str) -> [u8; 32] {

@@ -66,7 +66,7 @@ impl Mechanism for NoiseMechanism {
         let resolver = Resolver {
             entropy: Mutex::new(Some(entropy)),
             static_key: (
-                *self.key.secret_bytes(),
+                Zeroizing::new(*self.key.secret_bytes()),
                 *self.key.public_key("").as_bytes(),
             ),
         };
@@ -237,7 +237,7 @@ impl NoiseSession {
 struct Resolver {
     entropy: Mutex<Option<Entropy>>,
     /// This side's static key pair, so that snow's `set` need not recompute the public key.
-    static_key: ([u8; 32], [u8; 32]),
+    static_key: (Zeroizing<[u8; 32]>, [u8; 32]),
 }
 
 struct EntropyRng(Entropy);
@@ -258,7 +258,7 @@ impl CryptoResolver for Resolver {
 
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
         match choice {
-            DHChoice::Curve25519 => Some(Box::new(crate::dh::X25519Dh::knowing(self.static_key))),
+            DHChoice::Curve25519 => Some(Box::new(crate::dh::X25519Dh::knowing(&self.static_key))),
             _ => None,
         }
     }

@@ -5,5 +5,6 @@ mod bad_input;
 mod fault;
 mod harness;
 mod load;
+mod operate;
 mod redis;
 mod tunnel;

@@ -355,7 +355,7 @@ fn max_connections_is_enforced_with_a_log_line() {
     let (got, end) = exchange(s.client.addr, b"third");
     assert!(got.is_empty() && end.is_err(), "{end:?}");
     assert!(s.server.wait_log(
-        "refused: too many connections (limit 2)",
+        "refused: too many sessions (max_connections 2)",
         1,
         Duration::from_secs(5)
     ));

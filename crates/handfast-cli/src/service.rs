@@ -1,0 +1,159 @@
+//! The services a daemon runs, as loaded from their options: what the accept loops serve.
+
+use std::sync::{Arc, RwLock};
+
+use handfast::{ClientConfig, ServerConfig};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::config::{ClientOptions, ServerOptions, Tuning};
+use crate::metrics::ServiceMetrics;
+
+/// A value the daemon can replace while it runs (on reload); readers take the current one.
+#[derive(Debug)]
+pub(crate) struct Reloadable<T>(RwLock<Arc<T>>);
+
+impl<T> Reloadable<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(RwLock::new(Arc::new(value)))
+    }
+
+    /// The current value.
+    pub(crate) fn current(&self) -> Arc<T> {
+        match self.0.read() {
+            Ok(v) => v.clone(),
+            // A writer never panics while holding the lock (it only swaps an Arc).
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the value; connections already using the old one keep it.
+    pub(crate) fn replace(&self, value: T) {
+        let mut guard = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(value);
+    }
+}
+
+/// A server tunnel, ready to run.
+pub(crate) struct ServerService {
+    pub(crate) name: String,
+    pub(crate) options: ServerOptions,
+    /// The handshake configuration: keys and allowed clients, replaced on reload.
+    pub(crate) config: Reloadable<ServerConfig>,
+    pub(crate) allowed_keys: usize,
+    pub(crate) events: Events,
+    pub(crate) metrics: Arc<ServiceMetrics>,
+    pub(crate) tuning: Tuning,
+}
+
+/// A client tunnel, ready to run.
+pub(crate) struct ClientService {
+    pub(crate) name: String,
+    pub(crate) options: ClientOptions,
+    /// The handshake configuration: key and pinned server key, replaced on reload.
+    pub(crate) config: Reloadable<ClientConfig>,
+    pub(crate) server_fingerprint: String,
+    pub(crate) events: Events,
+    pub(crate) metrics: Arc<ServiceMetrics>,
+    pub(crate) tuning: Tuning,
+}
+
+/// Either kind of service.
+#[derive(Clone)]
+pub(crate) enum Service {
+    Server(Arc<ServerService>),
+    Client(Arc<ClientService>),
+}
+
+impl Service {
+    /// Re-reads the key files (and the allow file of a server); established connections keep
+    /// the configuration they started with. A file that does not load changes nothing.
+    pub(crate) fn reload(&self) {
+        let (name, result) = match self {
+            Self::Server(s) => (
+                &s.name,
+                s.options.build(&s.tuning).map(|(config, keys)| {
+                    s.config.replace(config);
+                    format!("{keys} allowed client key(s)")
+                }),
+            ),
+            Self::Client(c) => (
+                &c.name,
+                c.options.build(&c.tuning).map(|(config, fingerprint)| {
+                    c.config.replace(config);
+                    format!("pinned server key {fingerprint}")
+                }),
+            ),
+        };
+        match result {
+            Ok(what) => info!("{name}: reloaded: {what}"),
+            Err(e) => warn!("{name}: reload failed, keeping the previous configuration: {e:#}"),
+        }
+    }
+
+    pub(crate) fn listen(&self) -> &str {
+        match self {
+            Self::Server(s) => &s.options.listen,
+            Self::Client(c) => &c.options.listen,
+        }
+    }
+
+    pub(crate) fn events(&self) -> &Events {
+        match self {
+            Self::Server(s) => &s.events,
+            Self::Client(c) => &c.events,
+        }
+    }
+
+    pub(crate) fn log_listening(&self, listener: &TcpListener) {
+        let addr = listener
+            .local_addr()
+            .map_or_else(|e| e.to_string(), |a| a.to_string());
+        match self {
+            Self::Server(s) => info!(
+                "{}: listening on {addr}: handfast server forwarding to {}, minimum level {}, {} allowed client key(s), at most {} sessions and {} handshakes ({} per address)",
+                s.name,
+                s.options.forward,
+                s.options.min_level,
+                s.allowed_keys,
+                s.options.max_connections,
+                s.options.max_handshakes,
+                s.options.max_handshakes_per_source,
+            ),
+            Self::Client(c) => info!(
+                "{}: listening on {addr}: handfast client to {} (pinned server key {}), asking for {}",
+                c.name, c.options.connect, c.server_fingerprint, c.options.level
+            ),
+        }
+    }
+}
+
+/// Where connection events go besides the log: nowhere, except in the demo, which narrates
+/// them.
+#[derive(Clone, Default)]
+pub(crate) struct Events(Option<tokio::sync::mpsc::UnboundedSender<String>>);
+
+impl Events {
+    pub(crate) fn to(tx: tokio::sync::mpsc::UnboundedSender<String>) -> Self {
+        Self(Some(tx))
+    }
+
+    pub(crate) fn info(&self, msg: String) {
+        info!("{msg}");
+        self.send(msg);
+    }
+
+    pub(crate) fn warn(&self, msg: String) {
+        warn!("{msg}");
+        self.send(msg);
+    }
+
+    fn send(&self, msg: String) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(msg);
+        }
+    }
+}
