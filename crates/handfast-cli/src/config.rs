@@ -28,6 +28,7 @@
 //! server_key = "server.key.pub"
 //! level = "privacy"                # optional
 //! handshake_timeout = 10           # optional
+//! warm = 0                         # optional: sessions kept ready (no handshake on connect)
 //! ```
 
 use std::collections::BTreeSet;
@@ -160,6 +161,12 @@ pub(crate) struct ClientOptions {
     #[arg(long, value_name = "SECS", default_value_t = defaults::HANDSHAKE_TIMEOUT)]
     #[serde(default = "defaults::handshake_timeout")]
     pub(crate) handshake_timeout: f64,
+    /// Authenticated sessions to keep ready, so that a new local connection pays no handshake
+    /// (each serves one connection and is replaced; they count against the server's session
+    /// limit, and are renewed every 30 s).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[serde(default)]
+    pub(crate) warm: usize,
     #[command(flatten)]
     #[serde(flatten)]
     pub(crate) tuning: TuningOptions,
@@ -297,9 +304,13 @@ impl ClientOptions {
     /// Checks the options and reads the key and the pinned server key.
     pub(crate) fn load(self, default_name: &str) -> anyhow::Result<ClientService> {
         let tuning = self.tuning.resolve(self.handshake_timeout)?;
+        if self.warm > 1024 {
+            bail!("warm {}: at most 1024 sessions kept ready", self.warm);
+        }
         let (config, server_fingerprint) = self.build(&tuning)?;
         Ok(ClientService {
             name: self.name.clone().unwrap_or_else(|| default_name.to_owned()),
+            warm: Arc::new(crate::warm::WarmPool::new(self.warm, tuning.idle_timeout)),
             config: Reloadable::new(config),
             server_fingerprint,
             events: Events::default(),

@@ -156,6 +156,7 @@ impl Demo {
             server_key: keys::pub_path(&self.key("server.key")),
             level,
             handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
+            warm: 0,
             tuning: tuning(),
         };
         self.spawn(Service::Client(Arc::new(options.load("client")?)))

@@ -11,6 +11,7 @@ mod keys;
 mod metrics;
 mod service;
 mod tunnel;
+mod warm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -56,6 +56,8 @@ pub(crate) struct ClientService {
     /// The handshake configuration: key and pinned server key, replaced on reload.
     pub(crate) config: Reloadable<ClientConfig>,
     pub(crate) server_fingerprint: String,
+    /// Sessions kept ready (`--warm`).
+    pub(crate) warm: Arc<crate::warm::WarmPool>,
     pub(crate) events: Events,
     pub(crate) metrics: Arc<ServiceMetrics>,
     pub(crate) tuning: Tuning,

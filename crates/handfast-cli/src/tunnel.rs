@@ -148,6 +148,11 @@ pub(crate) async fn accept_loop(
     };
     let slots = Arc::new(Semaphore::new(sessions));
     let mut conns = JoinSet::new();
+    if let Service::Client(c) = &svc
+        && c.options.warm > 0
+    {
+        tokio::spawn(c.warm.clone().keep(c.clone(), stop.clone()));
+    }
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -244,7 +249,28 @@ async fn serve_server_conn(
         return reset_on_close(secure.get_ref());
     };
     log_established(&svc.events, id, from, &secure);
-    // Only now, with the client authenticated and authorized, is the backend contacted.
+    let mut secure = secure;
+    // The client says it is using the session with its first record (at once, or later for a
+    // warm session): only then, with the client authenticated and authorized, is the backend
+    // contacted.
+    let first = match svc.tuning.idle_timeout {
+        Some(limit) => tokio::time::timeout(limit, secure.ready())
+            .await
+            .unwrap_or(Ok(false)),
+        None => secure.ready().await,
+    };
+    match first {
+        Ok(true) => {}
+        Ok(false) => {
+            return svc.events.info(format!(
+                "conn={id} closed: unused: the client retired this warm session (or it idled out)"
+            ));
+        }
+        Err(e) => {
+            reset_on_close(secure.get_ref());
+            return svc.events.warn(format!("conn={id} closed before use: {e}"));
+        }
+    }
     let backend = match TcpStream::connect(&svc.options.forward).await {
         Ok(b) => b,
         Err(e) => {
@@ -258,7 +284,6 @@ async fn serve_server_conn(
         }
     };
     let _ = backend.set_nodelay(true);
-    let mut secure = secure;
     m.session_opened();
     let outcome = pump(&mut secure, backend, svc.tuning.idle_timeout).await;
     outcome.log(&svc.events, m, id, start, secure.context());
@@ -268,37 +293,55 @@ async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc
     let _ = local.set_nodelay(true);
     let start = Instant::now();
     let m = &svc.metrics;
+    let secure = match svc.warm.take() {
+        Some(s) => s,
+        None => match open_session(&svc).await {
+            Ok(s) => s,
+            Err(why) => {
+                svc.events.warn(format!("conn={id} from={from} {why}"));
+                return reset(local);
+            }
+        },
+    };
+    log_established(&svc.events, id, from, &secure);
+    let mut secure = secure;
+    // Tell the server at once that this session is in use (it opens its connection to the
+    // service on this), even if the application waits for the service to speak first.
+    let level = secure.write_level();
+    if let Err(e) = secure.send(level, &[]).await {
+        svc.events.warn(format!(
+            "conn={id} closed: the session failed before use: {e}"
+        ));
+        reset_on_close(secure.get_ref());
+        return reset(local);
+    }
+    m.session_opened();
+    let outcome = pump(&mut secure, local, svc.tuning.idle_timeout).await;
+    outcome.log(&svc.events, m, id, start, secure.context());
+}
+
+/// A new session to the client's server: TCP, then the handshake. The error says which step
+/// failed.
+pub(crate) async fn open_session(
+    svc: &ClientService,
+) -> Result<handfast_tokio::Stream<TcpStream>, String> {
+    let m = &svc.metrics;
+    let start = Instant::now();
     let tcp = match TcpStream::connect(&svc.options.connect).await {
         Ok(t) => t,
         Err(e) => {
             m.refused(Refusal::Unreachable);
-            svc.events.warn(format!(
-                "conn={id} from={from} closed: server {} unreachable: {e}",
+            return Err(format!(
+                "closed: server {} unreachable: {e}",
                 svc.options.connect
             ));
-            return reset(local);
         }
     };
     tune_tunnel_socket(&tcp, &svc.tuning);
     m.handshake_started();
     let handshake = handfast_tokio::connect(tcp, svc.config.current()).await;
     m.handshake_ended(start.elapsed(), handshake.as_ref().err().map(Failure::of));
-    let secure = match handshake {
-        Ok(s) => s,
-        Err(e) => {
-            svc.events.warn(format!(
-                "conn={id} to={} refused: {}",
-                svc.options.connect,
-                refusal(&e)
-            ));
-            return reset(local);
-        }
-    };
-    log_established(&svc.events, id, from, &secure);
-    let mut secure = secure;
-    m.session_opened();
-    let outcome = pump(&mut secure, local, svc.tuning.idle_timeout).await;
-    outcome.log(&svc.events, m, id, start, secure.context());
+    handshake.map_err(|e| format!("to={} refused: {}", svc.options.connect, refusal(&e)))
 }
 
 /// No Nagle delay; TCP keepalive so that a peer that vanished without FIN or RST is found.

@@ -238,3 +238,159 @@ fn check_validates_a_configuration_file_and_says_what_is_wrong() {
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
+
+/// A service that speaks first (as SMTP, MySQL or SSH do): a banner on connect, then echo.
+fn banner_service() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for mut tcp in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let _ = tcp.write_all(b"220 ready\r\n");
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = tcp.read(&mut buf) {
+                    if n == 0 || tcp.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+fn banner_then_echo(addr: std::net::SocketAddr) {
+    let mut app = TcpStream::connect(addr).unwrap();
+    app.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Nothing sent yet: the service's banner must still arrive.
+    let mut banner = [0u8; 11];
+    app.read_exact(&mut banner).unwrap();
+    assert_eq!(&banner, b"220 ready\r\n");
+    app.write_all(b"EHLO").unwrap();
+    let mut echo = [0u8; 4];
+    app.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"EHLO");
+}
+
+#[test]
+fn warm_sessions_hold_no_service_connection_and_services_that_speak_first_work() {
+    use std::sync::atomic::Ordering;
+    let keys = Keys::new();
+    let (service, accepted) = banner_service();
+    let (k, a, f) = (
+        keys.p("server.key"),
+        keys.p("clients.allow"),
+        service.to_string(),
+    );
+    let s = Daemon::start(&[
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward",
+        &f,
+        "--key",
+        &k,
+        "--allow",
+        &a,
+    ]);
+    // Without warm sessions: the client tells the server at once that it uses the session.
+    let cold = client(&keys, "client.key", &s);
+    banner_then_echo(cold.addr);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+    // With three warm sessions: authenticated, but no service connection until used.
+    let (ck, sk, to) = (
+        keys.p("client.key"),
+        keys.p("server.key.pub"),
+        s.addr.to_string(),
+    );
+    let warm = Daemon::start(&[
+        "client",
+        "--listen",
+        "127.0.0.1:0",
+        "--connect",
+        &to,
+        "--key",
+        &ck,
+        "--server-key",
+        &sk,
+        "--warm",
+        "3",
+    ]);
+    assert!(
+        s.wait_log("established", 1 + 3, Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "a warm session opened a service connection"
+    );
+    banner_then_echo(warm.addr);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    // The used session is replaced: a fifth handshake.
+    assert!(
+        s.wait_log("established", 1 + 4, Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    for _ in 0..4 {
+        banner_then_echo(warm.addr);
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        6,
+        "each warm session served one connection"
+    );
+    assert!(warm.wait_log("keeping 3 warm session(s)", 1, Duration::from_secs(1)));
+}
+
+#[test]
+fn warm_sessions_are_renewed_before_an_idle_timeout() {
+    let keys = Keys::new();
+    let echo = Echo::start();
+    let s = server(&keys, &echo, &["--idle-timeout", "2"]);
+    let (ck, sk, to) = (
+        keys.p("client.key"),
+        keys.p("server.key.pub"),
+        s.addr.to_string(),
+    );
+    // The client's idle timeout of 2 s renews its warm sessions every second.
+    let warm = Daemon::start(&[
+        "client",
+        "--listen",
+        "127.0.0.1:0",
+        "--connect",
+        &to,
+        "--key",
+        &ck,
+        "--server-key",
+        &sk,
+        "--warm",
+        "2",
+        "--idle-timeout",
+        "2",
+    ]);
+    // Renewed ones are closed cleanly by the client, before the server's idle timeout.
+    assert!(
+        s.wait_log(
+            "closed: unused: the client retired",
+            2,
+            Duration::from_secs(10)
+        ),
+        "{}",
+        s.log()
+    );
+    assert!(!s.log().contains("idle timeout"), "{}", s.log());
+    let (got, end) = exchange(warm.addr, b"still fresh");
+    assert!(end.is_ok() && got == b"still fresh");
+}

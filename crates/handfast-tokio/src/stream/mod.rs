@@ -164,6 +164,30 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Stream<IO> {
         }
     }
 
+    /// Waits until the peer's next record has verified (`true`; it stays unread, and may be
+    /// empty) or the peer has closed cleanly (`false`). The `handfast` daemon's server uses it
+    /// to open its connection to the service only once the client has said, with a record,
+    /// that it is using the session.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv).
+    pub async fn ready(&mut self) -> Result<bool, RecvError> {
+        std::future::poll_fn(|cx| self.poll_fill(cx))
+            .await
+            .map_err(|f| match f {
+                Failure::Protocol(e) => RecvError::Protocol(e),
+                f @ Failure::Io(..) => RecvError::Io(f.to_io()),
+            })
+    }
+
+    /// Whether the session still looks usable without waiting: `false` once the peer closed,
+    /// the transport ended or failed, or a record was refused. Reads nothing that is not
+    /// already there.
+    pub fn is_usable(&mut self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        !matches!(self.poll_fill(&mut cx), Poll::Ready(Ok(false) | Err(_)))
+    }
+
     /// Makes a verified record available (`true`; its payload may be empty), or reports the
     /// peer's clean close (`false`).
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Failure>> {
