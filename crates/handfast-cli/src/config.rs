@@ -43,7 +43,6 @@ use handfast_noise::{NoiseMechanism, TrustSet};
 use serde::Deserialize;
 
 use crate::keys;
-use crate::service::{ClientService, Events, Reloadable, ServerService};
 
 /// The defaults, written once: clap and serde both read them from here.
 pub(crate) mod defaults {
@@ -211,7 +210,7 @@ pub(crate) struct Tuning {
 }
 
 impl TuningOptions {
-    fn resolve(&self, handshake_timeout: f64) -> anyhow::Result<Tuning> {
+    pub(crate) fn resolve(&self, handshake_timeout: f64) -> anyhow::Result<Tuning> {
         let record = self.max_record_size;
         if !(256..=(1 << 24) - 64).contains(&record) {
             bail!(
@@ -264,29 +263,6 @@ fn optional_secs(s: f64, what: &str) -> anyhow::Result<Option<Duration>> {
 }
 
 impl ServerOptions {
-    /// Checks the options and reads the key and allow files.
-    pub(crate) fn load(self, default_name: &str) -> anyhow::Result<ServerService> {
-        let tuning = self.tuning.resolve(self.handshake_timeout)?;
-        if self.max_connections == 0
-            || self.max_handshakes == 0
-            || self.max_handshakes_per_source == 0
-        {
-            bail!(
-                "max_connections, max_handshakes and max_handshakes_per_source must be at least 1"
-            );
-        }
-        let (config, allowed_keys) = self.build(&tuning)?;
-        Ok(ServerService {
-            name: self.name.clone().unwrap_or_else(|| default_name.to_owned()),
-            config: Reloadable::new(config),
-            allowed_keys,
-            events: Events::default(),
-            metrics: Arc::default(),
-            tuning,
-            options: self,
-        })
-    }
-
     /// The handshake configuration, from the key and allow files as they are now (also on
     /// reload), with the number of allowed keys.
     pub(crate) fn build(&self, tuning: &Tuning) -> anyhow::Result<(ServerConfig, usize)> {
@@ -301,25 +277,6 @@ impl ServerOptions {
 }
 
 impl ClientOptions {
-    /// Checks the options and reads the key and the pinned server key.
-    pub(crate) fn load(self, default_name: &str) -> anyhow::Result<ClientService> {
-        let tuning = self.tuning.resolve(self.handshake_timeout)?;
-        if self.warm > 1024 {
-            bail!("warm {}: at most 1024 sessions kept ready", self.warm);
-        }
-        let (config, server_fingerprint) = self.build(&tuning)?;
-        Ok(ClientService {
-            name: self.name.clone().unwrap_or_else(|| default_name.to_owned()),
-            warm: Arc::new(crate::warm::WarmPool::new(self.warm, tuning.idle_timeout)),
-            config: Reloadable::new(config),
-            server_fingerprint,
-            events: Events::default(),
-            metrics: Arc::default(),
-            tuning,
-            options: self,
-        })
-    }
-
     /// The handshake configuration, from the key files as they are now (also on reload), with
     /// the pinned server key's fingerprint.
     pub(crate) fn build(&self, tuning: &Tuning) -> anyhow::Result<(ClientConfig, String)> {

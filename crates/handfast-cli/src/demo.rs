@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{ClientOptions, ServerOptions, TuningOptions, defaults};
 use crate::keys;
-use crate::service::{Events, Service};
+use crate::service::{ClientService, Events, ServerService, Service};
 use crate::tunnel;
 
 const MESSAGE: &[u8] = b"account=42 balance=1000.00";
@@ -113,7 +113,7 @@ impl Demo {
             max_handshakes_per_source: 64,
             tuning: tuning(),
         };
-        let mut server = server.load("server")?;
+        let mut server = ServerService::load(server, "server")?;
         server.events = Events::to(self.events_tx.clone());
         self.server = self.spawn(Service::Server(Arc::new(server))).await?;
         let tap = WireTap::start(self.server).await?;
@@ -159,12 +159,14 @@ impl Demo {
             warm: 0,
             tuning: tuning(),
         };
-        self.spawn(Service::Client(Arc::new(options.load("client")?)))
-            .await
+        self.spawn(Service::Client(Arc::new(ClientService::load(
+            options, "client",
+        )?)))
+        .await
     }
 
     async fn spawn(&self, svc: Service) -> anyhow::Result<SocketAddr> {
-        let listener = tunnel::bind(svc.listen()).await?;
+        let listener = crate::socket::bind(svc.listen()).await?;
         let addr = listener.local_addr()?;
         tokio::spawn(tunnel::accept_loop(listener, svc, self.stop.clone()));
         Ok(addr)

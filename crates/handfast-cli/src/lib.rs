@@ -10,8 +10,9 @@ mod demo;
 mod keys;
 mod metrics;
 mod service;
+mod sessions;
+mod socket;
 mod tunnel;
-mod warm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,11 +99,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen { out, comment } => keys::keygen(&out, comment.as_deref()),
         Command::Pubkey { path } => keys::pubkey(&path),
         Command::Server { options, metrics } => {
-            let svc = options.load("server")?;
+            let svc = service::ServerService::load(options, "server")?;
             runtime()?.block_on(tunnel::run(vec![svc], Vec::new(), metrics))
         }
         Command::Client { options, metrics } => {
-            let svc = options.load("client")?;
+            let svc = service::ClientService::load(options, "client")?;
             runtime()?.block_on(tunnel::run(Vec::new(), vec![svc], metrics))
         }
         Command::Run { config } => {
@@ -160,13 +161,13 @@ fn load(
         .servers
         .into_iter()
         .enumerate()
-        .map(|(i, s)| s.load(&format!("server{}", i + 1)))
+        .map(|(i, s)| service::ServerService::load(s, &format!("server{}", i + 1)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let clients = file
         .clients
         .into_iter()
         .enumerate()
-        .map(|(i, c)| c.load(&format!("client{}", i + 1)))
+        .map(|(i, c)| service::ClientService::load(c, &format!("client{}", i + 1)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok((servers, clients, file.metrics))
 }

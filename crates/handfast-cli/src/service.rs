@@ -56,11 +56,60 @@ pub(crate) struct ClientService {
     /// The handshake configuration: key and pinned server key, replaced on reload.
     pub(crate) config: Reloadable<ClientConfig>,
     pub(crate) server_fingerprint: String,
-    /// Sessions kept ready (`--warm`).
-    pub(crate) warm: Arc<crate::warm::WarmPool>,
     pub(crate) events: Events,
     pub(crate) metrics: Arc<ServiceMetrics>,
     pub(crate) tuning: Tuning,
+}
+
+impl ServerService {
+    /// Checks the options and reads the key and allow files.
+    pub(crate) fn load(options: ServerOptions, default_name: &str) -> anyhow::Result<Self> {
+        let tuning = options.tuning.resolve(options.handshake_timeout)?;
+        if options.max_connections == 0
+            || options.max_handshakes == 0
+            || options.max_handshakes_per_source == 0
+        {
+            anyhow::bail!(
+                "max_connections, max_handshakes and max_handshakes_per_source must be at least 1"
+            );
+        }
+        let (config, allowed_keys) = options.build(&tuning)?;
+        Ok(Self {
+            name: options
+                .name
+                .clone()
+                .unwrap_or_else(|| default_name.to_owned()),
+            config: Reloadable::new(config),
+            allowed_keys,
+            events: Events::default(),
+            metrics: Arc::default(),
+            tuning,
+            options,
+        })
+    }
+}
+
+impl ClientService {
+    /// Checks the options and reads the key and the pinned server key.
+    pub(crate) fn load(options: ClientOptions, default_name: &str) -> anyhow::Result<Self> {
+        let tuning = options.tuning.resolve(options.handshake_timeout)?;
+        if options.warm > 1024 {
+            anyhow::bail!("warm {}: at most 1024 sessions kept ready", options.warm);
+        }
+        let (config, server_fingerprint) = options.build(&tuning)?;
+        Ok(Self {
+            name: options
+                .name
+                .clone()
+                .unwrap_or_else(|| default_name.to_owned()),
+            config: Reloadable::new(config),
+            server_fingerprint,
+            events: Events::default(),
+            metrics: Arc::default(),
+            tuning,
+            options,
+        })
+    }
 }
 
 /// Either kind of service.

@@ -7,16 +7,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use handfast_tokio::{CopyError, HandshakeError};
+use handfast_tokio::CopyError;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::budget::Budget;
-use crate::config::{Tuning, defaults};
+use crate::config::defaults;
 use crate::metrics::{Failure, Metrics, Refusal};
 use crate::service::{ClientService, Events, ServerService, Service};
+use crate::sessions::{WarmPool, refusal};
+use crate::socket::{ResetOnDrop, bind, reset, reset_on_close, tune_tunnel_socket};
 
 /// How long open connections may finish after SIGINT/SIGTERM.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -102,30 +104,6 @@ fn raise_open_file_limit() {
     }
 }
 
-/// Pending connections the kernel may queue before `accept` (capped by `net.core.somaxconn`).
-/// Generous, so that a flood of strangers does not make honest clients wait for SYN
-/// retransmissions.
-const LISTEN_BACKLOG: u32 = 4096;
-
-/// Binds `addr` (the first address it resolves to), naming it in the error.
-pub(crate) async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
-    let context = || format!("cannot listen on {addr}");
-    let resolved = tokio::net::lookup_host(addr)
-        .await
-        .with_context(context)?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("{addr}: resolves to no address"))
-        .with_context(context)?;
-    let socket = match resolved {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-    }
-    .with_context(context)?;
-    socket.set_reuseaddr(true).with_context(context)?;
-    socket.bind(resolved).with_context(context)?;
-    socket.listen(LISTEN_BACKLOG).with_context(context)
-}
-
 /// Accepts until told to stop, then waits up to the grace period for open connections.
 ///
 /// A server holds unauthenticated connections in its pre-authentication [`Budget`] (the
@@ -148,11 +126,16 @@ pub(crate) async fn accept_loop(
     };
     let slots = Arc::new(Semaphore::new(sessions));
     let mut conns = JoinSet::new();
-    if let Service::Client(c) = &svc
-        && c.options.warm > 0
-    {
-        tokio::spawn(c.warm.clone().keep(c.clone(), stop.clone()));
-    }
+    let warm = match &svc {
+        Service::Client(c) => {
+            let pool = Arc::new(WarmPool::new(c.options.warm, c.tuning.idle_timeout));
+            if c.options.warm > 0 {
+                tokio::spawn(pool.clone().keep(c.clone(), stop.clone()));
+            }
+            Some(pool)
+        }
+        Service::Server(_) => None,
+    };
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -182,10 +165,10 @@ pub(crate) async fn accept_loop(
                             reset(tcp);
                             continue;
                         };
-                        if let Service::Client(c) = svc {
-                            let c = c.clone();
+                        if let (Service::Client(c), Some(warm)) = (svc, &warm) {
+                            let (c, warm) = (c.clone(), warm.clone());
                             conns.spawn(async move {
-                                serve_client_conn(id, tcp, from, c).await;
+                                serve_client_conn(id, tcp, from, c, &warm).await;
                                 drop(permit);
                             });
                         }
@@ -289,13 +272,19 @@ async fn serve_server_conn(
     outcome.log(&svc.events, m, id, start, secure.context());
 }
 
-async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc<ClientService>) {
+async fn serve_client_conn(
+    id: u64,
+    local: TcpStream,
+    from: SocketAddr,
+    svc: Arc<ClientService>,
+    warm: &WarmPool,
+) {
     let _ = local.set_nodelay(true);
     let start = Instant::now();
     let m = &svc.metrics;
-    let secure = match svc.warm.take() {
+    let secure = match warm.take() {
         Some(s) => s,
-        None => match open_session(&svc).await {
+        None => match crate::sessions::open(&svc).await {
             Ok(s) => s,
             Err(why) => {
                 svc.events.warn(format!("conn={id} from={from} {why}"));
@@ -320,44 +309,6 @@ async fn serve_client_conn(id: u64, local: TcpStream, from: SocketAddr, svc: Arc
     outcome.log(&svc.events, m, id, start, secure.context());
 }
 
-/// A new session to the client's server: TCP, then the handshake. The error says which step
-/// failed.
-pub(crate) async fn open_session(
-    svc: &ClientService,
-) -> Result<handfast_tokio::Stream<TcpStream>, String> {
-    let m = &svc.metrics;
-    let start = Instant::now();
-    let tcp = match TcpStream::connect(&svc.options.connect).await {
-        Ok(t) => t,
-        Err(e) => {
-            m.refused(Refusal::Unreachable);
-            return Err(format!(
-                "closed: server {} unreachable: {e}",
-                svc.options.connect
-            ));
-        }
-    };
-    tune_tunnel_socket(&tcp, &svc.tuning);
-    m.handshake_started();
-    let handshake = handfast_tokio::connect(tcp, svc.config.current()).await;
-    m.handshake_ended(start.elapsed(), handshake.as_ref().err().map(Failure::of));
-    handshake.map_err(|e| format!("to={} refused: {}", svc.options.connect, refusal(&e)))
-}
-
-/// No Nagle delay; TCP keepalive so that a peer that vanished without FIN or RST is found.
-fn tune_tunnel_socket(tcp: &TcpStream, tuning: &Tuning) {
-    let _ = tcp.set_nodelay(true);
-    if let Some(idle) = tuning.keepalive {
-        let ka = socket2::TcpKeepalive::new()
-            .with_time(idle)
-            .with_interval(Duration::from_secs(10).min(idle))
-            .with_retries(3);
-        if let Err(e) = socket2::SockRef::from(tcp).set_tcp_keepalive(&ka) {
-            warn!("cannot enable TCP keepalive: {e}");
-        }
-    }
-}
-
 fn log_established<IO>(events: &Events, id: u64, from: SocketAddr, s: &handfast_tokio::Stream<IO>) {
     let ctx = s.context();
     let peer = ctx.peer();
@@ -369,15 +320,6 @@ fn log_established<IO>(events: &Events, id: u64, from: SocketAddr, s: &handfast_
         ctx.mechanism().1,
         ctx.suite(),
     ));
-}
-
-/// The reason a handshake failed, as logged.
-pub(crate) fn refusal(e: &HandshakeError) -> String {
-    if e.is_tampering() {
-        format!("tampering detected: {e}")
-    } else {
-        e.to_string()
-    }
 }
 
 /// How a tunnelled connection ended.
@@ -480,39 +422,6 @@ fn tunnel_reason(e: &io::Error) -> String {
         Some(h) => format!("protocol error: {h}"),
         None => format!("tunnel failed: {e}"),
     }
-}
-
-/// Resets the connection it holds when dropped, unless disarmed after a clean end.
-struct ResetOnDrop {
-    tcp: TcpStream,
-    armed: bool,
-}
-
-impl ResetOnDrop {
-    fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for ResetOnDrop {
-    fn drop(&mut self) {
-        if self.armed {
-            reset_on_close(&self.tcp);
-        }
-    }
-}
-
-/// Closes a TCP connection with a reset (SO_LINGER 0), so the application sees an error, not a
-/// clean end of stream.
-pub(crate) fn reset(tcp: TcpStream) {
-    reset_on_close(&tcp);
-    drop(tcp);
-}
-
-/// SO_LINGER 0: when the socket is closed, the kernel sends a reset instead of a FIN.
-fn reset_on_close(tcp: &TcpStream) {
-    #[allow(deprecated)] // set_linger(0) is exactly the reset wanted here.
-    let _ = tcp.set_linger(Some(Duration::ZERO));
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
-//! `client --warm N`: authenticated sessions kept ready, so that a new local connection pays
-//! no handshake.
+//! A client's sessions to its server: opened when a local connection needs one, or kept
+//! ready with `client --warm N`, so that a new local connection pays no handshake.
 //!
 //! A warm session holds no service connection: the server opens its connection to the service
 //! only when the client assigns the session to a local connection, which the client signals at
@@ -13,13 +13,15 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use handfast_tokio::Stream;
+use handfast_tokio::{HandshakeError, Stream};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
+use crate::metrics::{Failure, Refusal};
 use crate::service::ClientService;
+use crate::socket::tune_tunnel_socket;
 
 /// A warm session is replaced after this long (or half the client's idle timeout, if less).
 const REFRESH: Duration = Duration::from_secs(30);
@@ -93,7 +95,7 @@ impl WarmPool {
             }
             let missing = self.size.saturating_sub(self.lock().len());
             for _ in 0..missing {
-                match crate::tunnel::open_session(&svc).await {
+                match open(&svc).await {
                     Ok(s) => {
                         self.lock().push_back((Instant::now(), s));
                         backoff = Duration::from_millis(100);
@@ -136,4 +138,35 @@ impl WarmPool {
 /// connection.
 async fn retire(mut s: Stream<TcpStream>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;
+}
+
+/// A new session to the client's server: TCP, then the handshake. The error says which step
+/// failed.
+pub(crate) async fn open(svc: &ClientService) -> Result<handfast_tokio::Stream<TcpStream>, String> {
+    let m = &svc.metrics;
+    let start = Instant::now();
+    let tcp = match TcpStream::connect(&svc.options.connect).await {
+        Ok(t) => t,
+        Err(e) => {
+            m.refused(Refusal::Unreachable);
+            return Err(format!(
+                "closed: server {} unreachable: {e}",
+                svc.options.connect
+            ));
+        }
+    };
+    tune_tunnel_socket(&tcp, &svc.tuning);
+    m.handshake_started();
+    let handshake = handfast_tokio::connect(tcp, svc.config.current()).await;
+    m.handshake_ended(start.elapsed(), handshake.as_ref().err().map(Failure::of));
+    handshake.map_err(|e| format!("to={} refused: {}", svc.options.connect, refusal(&e)))
+}
+
+/// The reason a handshake failed, as logged.
+pub(crate) fn refusal(e: &HandshakeError) -> String {
+    if e.is_tampering() {
+        format!("tampering detected: {e}")
+    } else {
+        e.to_string()
+    }
 }
