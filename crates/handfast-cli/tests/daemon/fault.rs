@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Daemon, Echo, Keys, data, exchange, heavy};
+use crate::harness::{Echo, Keys, client, data, exchange, heavy, server, stalling_service};
 
 /// Open file descriptors of a process.
 pub(crate) fn fds(pid: u32) -> usize {
@@ -40,40 +40,6 @@ pub(crate) fn settle_fds(pid: u32, baseline: usize) -> usize {
     }
 }
 
-fn server(keys: &Keys, forward: &str, extra: &[&str]) -> Daemon {
-    let (k, a) = (keys.p("server.key"), keys.p("clients.allow"));
-    let mut args = vec![
-        "server",
-        "--listen",
-        "127.0.0.1:0",
-        "--forward",
-        forward,
-        "--key",
-        &k,
-        "--allow",
-        &a,
-    ];
-    args.extend_from_slice(extra);
-    Daemon::start(&args)
-}
-
-fn client(keys: &Keys, connect: &str, extra: &[&str]) -> Daemon {
-    let (k, s) = (keys.p("client.key"), keys.p("server.key.pub"));
-    let mut args = vec![
-        "client",
-        "--listen",
-        "127.0.0.1:0",
-        "--connect",
-        connect,
-        "--key",
-        &k,
-        "--server-key",
-        &s,
-    ];
-    args.extend_from_slice(extra);
-    Daemon::start(&args)
-}
-
 /// A real client's first flight, from the protocol vectors.
 fn client_hello_flight() -> Vec<u8> {
     let text = include_str!("../../../../tests/vectors/handshake.txt");
@@ -97,7 +63,7 @@ fn peers_dying_at_every_point_of_the_handshake_leave_nothing_behind() {
     let keys = Keys::new();
     let echo = Echo::start();
     let s = server(&keys, &echo.addr.to_string(), &["--handshake-timeout", "2"]);
-    let c = client(&keys, &s.addr.to_string(), &[]);
+    let c = client(&keys, "client.key", &s.addr.to_string(), &[]);
     assert!(exchange(c.addr, b"warm up").1.is_ok());
     assert!(s.wait_log("reason=clean close", 1, Duration::from_secs(5)));
     let baseline = settle_fds(s.pid(), fds(s.pid()));
@@ -169,7 +135,7 @@ fn peer_killed_mid_transfer_resets_the_backend_and_leaks_nothing() {
     let s = server(&keys, &baddr.to_string(), &[]);
     let baseline = settle_fds(s.pid(), fds(s.pid()));
     for round in 0..3 {
-        let mut c = client(&keys, &s.addr.to_string(), &[]);
+        let mut c = client(&keys, "client.key", &s.addr.to_string(), &[]);
         let mut app = TcpStream::connect(c.addr).unwrap();
         let chunk = data(64 * 1024);
         for _ in 0..(8 + round * 8) {
@@ -196,7 +162,7 @@ fn peer_killed_mid_transfer_resets_the_backend_and_leaks_nothing() {
         );
     }
     assert_eq!(settle_fds(s.pid(), baseline), baseline);
-    let c = client(&keys, &s.addr.to_string(), &[]);
+    let c = client(&keys, "client.key", &s.addr.to_string(), &[]);
     let mut app = TcpStream::connect(c.addr).unwrap();
     app.write_all(b"still serving").unwrap();
     app.shutdown(Shutdown::Write).unwrap();
@@ -212,7 +178,7 @@ fn backend_that_refuses_or_resets_gives_the_application_a_reset() {
         .local_addr()
         .unwrap();
     let s = server(&keys, &closed.to_string(), &[]);
-    let c = client(&keys, &s.addr.to_string(), &[]);
+    let c = client(&keys, "client.key", &s.addr.to_string(), &[]);
     let (got, end) = exchange(c.addr, b"hello?");
     assert!(got.is_empty());
     assert_eq!(end.unwrap_err().kind(), ErrorKind::ConnectionReset);
@@ -231,7 +197,7 @@ fn backend_that_refuses_or_resets_gives_the_application_a_reset() {
         }
     });
     let s = server(&keys, &raddr.to_string(), &[]);
-    let c = client(&keys, &s.addr.to_string(), &[]);
+    let c = client(&keys, "client.key", &s.addr.to_string(), &[]);
     let baseline = fds(s.pid());
     for _ in 0..5 {
         let (got, end) = exchange(c.addr, &data(100_000));
@@ -245,17 +211,9 @@ fn backend_that_refuses_or_resets_gives_the_application_a_reset() {
 fn stalled_backend_and_vanished_peer_are_dropped_by_the_idle_timeout() {
     let keys = Keys::new();
     // A backend that accepts and then never reads or writes.
-    let stall = TcpListener::bind("127.0.0.1:0").unwrap();
-    let saddr = stall.local_addr().unwrap();
-    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let h = held.clone();
-    thread::spawn(move || {
-        for tcp in stall.incoming().flatten() {
-            h.lock().unwrap().push(tcp);
-        }
-    });
+    let saddr = stalling_service();
     let s = server(&keys, &saddr.to_string(), &["--idle-timeout", "1"]);
-    let c = client(&keys, &s.addr.to_string(), &[]);
+    let c = client(&keys, "client.key", &s.addr.to_string(), &[]);
     let mut app = TcpStream::connect(c.addr).unwrap();
     app.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     app.write_all(b"anyone there?").unwrap();
@@ -303,7 +261,12 @@ fn stalled_backend_and_vanished_peer_are_dropped_by_the_idle_timeout() {
             }
         }
     });
-    let c = client(&keys, &bh.to_string(), &["--idle-timeout", "1"]);
+    let c = client(
+        &keys,
+        "client.key",
+        &bh.to_string(),
+        &["--idle-timeout", "1"],
+    );
     let mut app = TcpStream::connect(c.addr).unwrap();
     app.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     app.write_all(b"ping").unwrap();
@@ -334,7 +297,7 @@ fn backend_that_never_reads_holds_memory_flat() {
         }
     });
     let s = server(&keys, &saddr.to_string(), &[]);
-    let c = client(&keys, &s.addr.to_string(), &[]);
+    let c = client(&keys, "client.key", &s.addr.to_string(), &[]);
     let (s0, c0) = (rss_kib(s.pid()), rss_kib(c.pid()));
     let mut app = TcpStream::connect(c.addr).unwrap();
     app.set_write_timeout(Some(Duration::from_millis(1500)))
@@ -483,7 +446,7 @@ fn resets_always_propagate_under_load() {
         .iter()
         .map(|addr| {
             let s = server(&keys, &addr.to_string(), &[]);
-            let c = client(&keys, &s.addr.to_string(), &[]);
+            let c = client(&keys, "client.key", &s.addr.to_string(), &[]);
             (s, c)
         })
         .collect();
@@ -519,17 +482,9 @@ fn resets_always_propagate_under_load() {
     }
     assert_eq!(checked, 400);
     // And a service that stalls is cut by the idle timeout, as a reset.
-    let stall = TcpListener::bind("127.0.0.1:0").unwrap();
-    let saddr = stall.local_addr().unwrap();
-    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let h = held.clone();
-    thread::spawn(move || {
-        for tcp in stall.incoming().flatten() {
-            h.lock().unwrap().push(tcp);
-        }
-    });
+    let saddr = stalling_service();
     let s = server(&keys, &saddr.to_string(), &["--idle-timeout", "0.3"]);
-    let c = client(&keys, &s.addr.to_string(), &[]);
+    let c = client(&keys, "client.key", &s.addr.to_string(), &[]);
     for i in 0..5 {
         let mut app = TcpStream::connect(c.addr).unwrap();
         app.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -103,6 +103,69 @@ impl Drop for Daemon {
     }
 }
 
+/// `handfast server` forwarding to `forward`, with the test keys (the client allowed), and
+/// `extra` flags.
+pub(crate) fn server(keys: &Keys, forward: &str, extra: &[&str]) -> Daemon {
+    let (k, a) = (keys.p("server.key"), keys.p("clients.allow"));
+    let mut args = vec![
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward",
+        forward,
+        "--key",
+        &k,
+        "--allow",
+        &a,
+    ];
+    args.extend_from_slice(extra);
+    Daemon::start(&args)
+}
+
+/// `handfast client` with the key file `key` ("client.key", "stranger.key"), pinning the test
+/// server key, connecting to `connect`, and `extra` flags.
+pub(crate) fn client(keys: &Keys, key: &str, connect: &str, extra: &[&str]) -> Daemon {
+    let (k, s) = (keys.p(key), keys.p("server.key.pub"));
+    let mut args = vec![
+        "client",
+        "--listen",
+        "127.0.0.1:0",
+        "--connect",
+        connect,
+        "--key",
+        &k,
+        "--server-key",
+        &s,
+    ];
+    args.extend_from_slice(extra);
+    Daemon::start(&args)
+}
+
+/// A listener on 127.0.0.1 with a deep accept queue (std's is 128): a thousand tunnelled
+/// connections arriving at once must not overflow the test service's queue.
+pub(crate) fn listener() -> TcpListener {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    socket.listen(4096).unwrap();
+    socket.into()
+}
+
+/// A service that accepts connections and then never reads or writes them.
+pub(crate) fn stalling_service() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for tcp in listener.incoming().flatten() {
+            held.push(tcp);
+        }
+    });
+    addr
+}
+
 /// Key files made with `handfast keygen`, in a temporary folder.
 pub(crate) struct Keys {
     pub(crate) dir: tempfile::TempDir,
@@ -146,7 +209,7 @@ pub(crate) struct Echo {
 
 impl Echo {
     pub(crate) fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = listener();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let count = connections.clone();

@@ -4,47 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::harness::{Daemon, Echo, Keys, exchange, run};
-
-fn server(keys: &Keys, echo: &Echo, extra: &[&str]) -> Daemon {
-    let (k, a, f) = (
-        keys.p("server.key"),
-        keys.p("clients.allow"),
-        echo.addr.to_string(),
-    );
-    let mut args = vec![
-        "server",
-        "--listen",
-        "127.0.0.1:0",
-        "--forward",
-        &f,
-        "--key",
-        &k,
-        "--allow",
-        &a,
-    ];
-    args.extend_from_slice(extra);
-    Daemon::start(&args)
-}
-
-fn client(keys: &Keys, key: &str, server: &Daemon) -> Daemon {
-    let (k, s, to) = (
-        keys.p(key),
-        keys.p("server.key.pub"),
-        server.addr.to_string(),
-    );
-    Daemon::start(&[
-        "client",
-        "--listen",
-        "127.0.0.1:0",
-        "--connect",
-        &to,
-        "--key",
-        &k,
-        "--server-key",
-        &s,
-    ])
-}
+use crate::harness::{Daemon, Echo, Keys, client, exchange, run, server};
 
 /// `GET /metrics` at the address the daemon logged.
 fn scrape(d: &Daemon) -> String {
@@ -77,9 +37,9 @@ fn value(metrics: &str, sample: &str) -> f64 {
 fn metrics_count_handshakes_refusals_bytes_and_durations() {
     let keys = Keys::new();
     let echo = Echo::start();
-    let s = server(&keys, &echo, &["--metrics", "127.0.0.1:0"]);
-    let honest = client(&keys, "client.key", &s);
-    let stranger = client(&keys, "stranger.key", &s);
+    let s = server(&keys, &echo.addr.to_string(), &["--metrics", "127.0.0.1:0"]);
+    let honest = client(&keys, "client.key", &s.addr.to_string(), &[]);
+    let stranger = client(&keys, "stranger.key", &s.addr.to_string(), &[]);
     for msg in [&b"first"[..], &[7u8; 100_000][..]] {
         let (got, end) = exchange(honest.addr, msg);
         assert!(end.is_ok() && got == msg);
@@ -144,8 +104,8 @@ fn metrics_count_handshakes_refusals_bytes_and_durations() {
 fn sighup_reloads_the_allow_file_without_dropping_sessions() {
     let keys = Keys::new();
     let echo = Echo::start();
-    let s = server(&keys, &echo, &[]);
-    let c = client(&keys, "client.key", &s);
+    let s = server(&keys, &echo.addr.to_string(), &[]);
+    let c = client(&keys, "client.key", &s.addr.to_string(), &[]);
     // A session opened before the reload.
     let mut before = TcpStream::connect(c.addr).unwrap();
     before
@@ -178,7 +138,7 @@ fn sighup_reloads_the_allow_file_without_dropping_sessions() {
     assert!(got.is_empty() && end.is_err());
     assert!(s.wait_log("refused: peer not trusted", 1, Duration::from_secs(5)));
     // ...the added one can...
-    let stranger = client(&keys, "stranger.key", &s);
+    let stranger = client(&keys, "stranger.key", &s.addr.to_string(), &[]);
     let (got, end) = exchange(stranger.addr, b"now allowed");
     assert!(end.is_ok() && got == b"now allowed");
     // ...and the session from before the reload goes on.
@@ -301,7 +261,7 @@ fn warm_sessions_hold_no_service_connection_and_services_that_speak_first_work()
         &a,
     ]);
     // Without warm sessions: the client tells the server at once that it uses the session.
-    let cold = client(&keys, "client.key", &s);
+    let cold = client(&keys, "client.key", &s.addr.to_string(), &[]);
     banner_then_echo(cold.addr);
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 
@@ -358,7 +318,7 @@ fn warm_sessions_hold_no_service_connection_and_services_that_speak_first_work()
 fn warm_sessions_are_renewed_before_an_idle_timeout() {
     let keys = Keys::new();
     let echo = Echo::start();
-    let s = server(&keys, &echo, &["--idle-timeout", "2"]);
+    let s = server(&keys, &echo.addr.to_string(), &["--idle-timeout", "2"]);
     let (ck, sk, to) = (
         keys.p("client.key"),
         keys.p("server.key.pub"),

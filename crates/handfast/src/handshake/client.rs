@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use super::exchange::{Exchange, Mech, Next, mechanism_error};
+use super::exchange::{Exchange, Mech, Next, mechanism_error, opening};
 use super::key_share::KeyShare;
 use super::message::{self, ClientHello, Message, ServerHello, VERSION, unexpected};
 use crate::config::ClientConfig;
@@ -13,7 +13,7 @@ use crate::context::Negotiated;
 use crate::error::{Error, PeerMisbehaved};
 use crate::key_schedule::Transcript;
 use crate::level::ProtectionLevel;
-use crate::mechanism::{Binding, Entropy, Mechanism, Progress, Role};
+use crate::mechanism::{Entropy, Mechanism, Progress, Role};
 use crate::record::{MAX_RECORD_LEN_LIMIT, Params, max_key_update_interval};
 
 /// The ClientHello and the opening token are out; the ServerHello must come next.
@@ -61,12 +61,7 @@ pub(super) fn start(
     transcript.add(&record);
     let first = &config.mechanisms[0];
     let mut mech = start_mechanism(first.as_ref(), &config, &mut entropy)?;
-    let h = transcript.current();
-    let binding = Binding {
-        before_input: h,
-        before_output: h,
-    };
-    let (token, first_progress) = mech.step(None, &binding)?;
+    let (token, first_progress) = mech.step(None, &opening(transcript.current()))?;
     let token = token.ok_or_else(|| Error::Mechanism {
         mechanism: first.name(),
         reason: "mechanism broke its contract: the initiator's first step must return a token"
@@ -124,15 +119,8 @@ impl ExpectServerHello {
         // ignored; the chosen one starts now.
         let mech = start_mechanism(mechanism.as_ref(), &config, &mut entropy)?;
         let ex = Exchange::new(Role::Initiator, mech, negotiated, transcript, ecdhe);
-        let h = ex.hash();
-        ex.consume(
-            None,
-            &Binding {
-                before_input: h,
-                before_output: h,
-            },
-            out,
-        )
+        let binding = opening(ex.hash());
+        ex.consume(None, &binding, out)
     }
 }
 

@@ -75,6 +75,14 @@ impl Mech {
     }
 }
 
+/// The binding of an opening step (no input): both hashes are the transcript so far.
+pub(super) fn opening(h: [u8; 32]) -> Binding {
+    Binding {
+        before_input: h,
+        before_output: h,
+    }
+}
+
 /// Maps a mechanism failure to the handshake error.
 pub(super) fn mechanism_error(name: &'static str, e: MechanismError) -> Error {
     match e {
@@ -150,6 +158,23 @@ impl Exchange {
         self.transcript.add(record);
     }
 
+    /// Adds the peer's token record to the transcript and returns the hash before it: the
+    /// `before_output` the peer was given when it produced the token.
+    pub(super) fn receive_token(&mut self, record: &[u8]) -> [u8; 32] {
+        let before = self.hash();
+        self.receive(record);
+        before
+    }
+
+    /// The binding of a step that consumes a token bound to `before_input`; its output comes
+    /// after everything in the transcript now.
+    pub(super) fn binding(&self, before_input: [u8; 32]) -> Binding {
+        Binding {
+            before_input,
+            before_output: self.hash(),
+        }
+    }
+
     pub(super) fn handle(
         self,
         msg: Message<'_>,
@@ -159,13 +184,9 @@ impl Exchange {
         let Message::MechanismToken(token) = msg else {
             return Err(unexpected("MechanismToken", &msg));
         };
-        let before_input = self.hash();
         let mut this = self;
-        this.receive(record);
-        let binding = Binding {
-            before_input,
-            before_output: this.hash(),
-        };
+        let before_input = this.receive_token(record);
+        let binding = this.binding(before_input);
         this.consume(Some(token), &binding, out)
     }
 
@@ -388,12 +409,8 @@ impl ExpectFinalToken {
             return Err(unexpected("MechanismToken", &msg));
         };
         let Self { mut ex, hs, h_sfin } = self;
-        let before_input = h_sfin;
         ex.receive(record);
-        let binding = Binding {
-            before_input,
-            before_output: ex.hash(),
-        };
+        let binding = ex.binding(h_sfin);
         let (token, progress) = ex.mech.step(Some(token), &binding)?;
         if progress != Progress::Done || token.is_some() {
             return Err(ex.mech.contract(

@@ -11,7 +11,7 @@ use crate::context::Negotiated;
 use crate::error::{Error, PeerMisbehaved, PolicyRejected};
 use crate::key_schedule::Transcript;
 use crate::level::ProtectionLevel;
-use crate::mechanism::{Binding, Entropy, Mechanism, Role};
+use crate::mechanism::{Entropy, Mechanism, Role};
 use crate::record::{MAX_RECORD_LEN_LIMIT, Mode, Params, max_key_update_interval};
 
 /// Waiting for the ClientHello.
@@ -104,17 +104,13 @@ impl ExpectFirstToken {
             for_chosen,
             mut ex,
         } = self;
-        let before_input = ex.hash();
-        ex.receive(record);
+        let before_input = ex.receive_token(record);
         ex.send(&server_hello, out);
         if !for_chosen {
             // The client starts the chosen mechanism after the ServerHello.
             return Ok(Next::Exchange(ex));
         }
-        let binding = Binding {
-            before_input,
-            before_output: ex.hash(),
-        };
+        let binding = ex.binding(before_input);
         ex.consume(Some(token), &binding, out)
     }
 }
