@@ -21,10 +21,10 @@
 //! | one round trip | `handshake::flights_until_seal_and_delivery` |
 //! | 2. no session below either minimum; any handshake byte changed fails | `handshake::levels_*`, `tamper::every_handshake_bit_flip_fails_*`, `tamper::mitm_*` |
 //! | 3. every flipped record bit rejected | `tamper::record_bit_flips_in_a_live_session` |
-//! | 4. replay, reorder, reflection, cross-session rejected | `traffic::replayed_*`, `traffic::reordered_*`, `traffic::reflected_*`, `traffic::spliced_*`, `datagram::*` |
+//! | 4. replay, reorder, reflection, cross-session rejected | `traffic::replayed_reordered_and_dropped_records_are_fatal`, `traffic::reflected_*`, `traffic::spliced_*`, `datagram::*` |
 //! | 5. truncation is `Truncated` | `traffic::truncation_*` |
 //! | 6. nonces never reused | `traffic::sequence_never_wraps_*`, `traffic::same_plaintext_*`, `traffic::key_updates_*` |
-//! | 7. coarse alerts | `handshake::alerts_are_coarse` |
+//! | 7. coarse alerts (zeroizing types and aws-lc's constant-time tag checks are by construction; the core's `records::a_failed_open_leaves_no_unverified_plaintext` checks what a failed open leaves) | `handshake::alerts_are_coarse` |
 //! | 8. bad input: clear error, no panic | `robustness::*`, `tamper::spliced_token_*`, `handshake::limits_*` |
 //!
 //! [`shapes`] holds small reference mechanisms of the shapes the mechanism interface serves

@@ -250,3 +250,60 @@ async fn bytes_after_the_authenticated_close_are_an_error() {
     assert!(err.to_string().contains("after close"), "{err}");
     assert_eq!(got, b"all of it");
 }
+
+#[tokio::test]
+async fn copy_bidirectional_carries_both_ways_and_passes_half_closes_on() {
+    let (mut c, mut s) = pair(ProtectionLevel::Privacy, None).await;
+    // The server side carries its stream to a plain "service"; the test plays the service.
+    let (mut service, mut plain) = duplex(1 << 16);
+    let server = tokio::spawn(async move { s.copy_bidirectional(&mut plain, None).await });
+    let request: Vec<u8> = (0..300_000u32).map(|i| (i * 13) as u8).collect();
+    let sent = request.clone();
+    let client = tokio::spawn(async move {
+        c.write_all(&sent).await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut reply = Vec::new();
+        c.read_to_end(&mut reply).await.unwrap();
+        reply
+    });
+    // The service reads the whole request (ended by the client's authenticated close, passed
+    // on as end of input), then answers and ends its side.
+    let mut got = Vec::new();
+    service.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, request);
+    service.write_all(b"thanks").await.unwrap();
+    service.shutdown().await.unwrap();
+    assert_eq!(client.await.unwrap(), b"thanks");
+    let (carried, result) = server.await.unwrap();
+    result.unwrap();
+    assert_eq!(carried.from_peer, 300_000);
+    assert_eq!(carried.to_peer, 6);
+}
+
+#[tokio::test]
+async fn copy_bidirectional_reports_a_tampered_record_as_a_failure_of_the_protected_side() {
+    let flip_at = 40_000;
+    let alter = Box::new(move |offset: usize, chunk: &mut Vec<u8>| {
+        if (offset..offset + chunk.len()).contains(&flip_at) {
+            chunk[flip_at - offset] ^= 0x01;
+        }
+    });
+    let (mut c, mut s) = pair(ProtectionLevel::Integrity, Some(alter)).await;
+    let (mut service, mut plain) = duplex(1 << 20);
+    let server = tokio::spawn(async move { s.copy_bidirectional(&mut plain, None).await });
+    tokio::spawn(async move {
+        let _ = c.write_all(&vec![7u8; 100_000]).await;
+        let _ = c.shutdown().await;
+        // Keep the client's end open until the server has failed.
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    });
+    let (carried, result) = server.await.unwrap();
+    assert!(
+        matches!(result, Err(handfast_tokio::CopyError::Secure(ref e)) if e.kind() == ErrorKind::InvalidData),
+        "{result:?}"
+    );
+    // Exactly the verified prefix reached the service: less than the flipped byte's offset.
+    let mut got = vec![0u8; carried.from_peer as usize];
+    service.read_exact(&mut got).await.unwrap();
+    assert!(got.len() < flip_at && got.iter().all(|&b| b == 7));
+}

@@ -333,6 +333,7 @@ impl SecurityContext {
 
     /// Refuses to send after a fatal error; the record layer applies its own checks (level,
     /// size, close) when it seals.
+    #[inline]
     fn check_failed(&self) -> Result<(), Error> {
         match &self.failed {
             Some(e) => Err(e.clone()),

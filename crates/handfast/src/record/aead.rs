@@ -39,6 +39,7 @@ impl RecordKey {
     }
 
     /// Encrypts `payload` in place, authenticating `aad` too; returns the tag.
+    #[inline]
     pub(crate) fn seal(&self, seq: u64, aad: &[u8], payload: &mut [u8]) -> [u8; TAG_LEN] {
         // Sealing fails only for inputs beyond the AEAD's length limits (about 64 GiB of
         // plaintext, far more of associated data): payloads are at most 16 MiB (a record) and
@@ -54,6 +55,7 @@ impl RecordKey {
 
     /// Decrypts `payload` in place if it and `aad` match `tag`. On failure `payload` is
     /// overwritten with zeros: no unverified plaintext is ever left behind.
+    #[inline]
     pub(crate) fn open(
         &self,
         seq: u64,
@@ -89,6 +91,7 @@ impl RecordKey {
     }
 
     /// `iv XOR (0^32 || u64(seq))`.
+    #[inline]
     fn nonce(&self, seq: u64) -> Nonce {
         let mut n = *self.iv;
         for (b, s) in n[IV_LEN - 8..].iter_mut().zip(seq.to_be_bytes()) {

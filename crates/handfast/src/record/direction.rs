@@ -50,6 +50,7 @@ impl Chain {
         }
     }
 
+    #[inline]
     fn epoch_of(&self, seq: u64) -> u64 {
         seq / self.interval
     }
@@ -101,6 +102,7 @@ impl Sender {
 
     /// Allocates the next sequence number and returns it with its keys. Refuses past
     /// `max_seq`: sequence numbers never wrap.
+    #[inline]
     pub(crate) fn next(&mut self) -> Result<(u64, &LevelKeys), LimitReached> {
         let seq = self.next_seq;
         if seq > self.max_seq {

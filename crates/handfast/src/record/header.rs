@@ -41,6 +41,7 @@ pub(crate) enum ContentType {
 
 impl ContentType {
     /// Parses a type byte; every byte that names nothing is an error.
+    #[inline]
     pub(crate) fn parse(byte: u8) -> Result<Self, InvalidMessage> {
         let kind = match byte {
             TYPE_ALERT => return Ok(Self::Alert),
@@ -59,6 +60,7 @@ impl ContentType {
     }
 
     /// The type byte.
+    #[inline]
     pub(crate) fn to_byte(self) -> u8 {
         match self {
             Self::Alert => TYPE_ALERT,
@@ -87,12 +89,14 @@ pub(crate) struct StreamHeader {
 impl StreamHeader {
     /// Parses the first [`STREAM_HEADER_LEN`] bytes of `buf`; `Ok(None)` if fewer have arrived.
     pub(crate) fn parse(buf: &[u8]) -> Result<Option<Self>, InvalidMessage> {
-        let Some(&[ty, a, b, c]) = buf.get(..STREAM_HEADER_LEN) else {
+        let Some(&[ty, ..]) = buf.get(..STREAM_HEADER_LEN) else {
             return Ok(None);
         };
         let ty = ContentType::parse(ty)?;
-        let len = (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c);
-        Ok(Some(Self { ty, len }))
+        Ok(Some(Self {
+            ty,
+            len: stream_len(buf),
+        }))
     }
 
     /// The whole record's length, header included.
@@ -101,8 +105,19 @@ impl StreamHeader {
     }
 }
 
+/// The length field of a stream header whose type byte was already parsed; the caller checked
+/// that `record` holds at least the header.
+#[inline]
+pub(crate) fn stream_len(record: &[u8]) -> usize {
+    match record {
+        [_, a, b, c, ..] => (usize::from(*a) << 16) | (usize::from(*b) << 8) | usize::from(*c),
+        _ => 0,
+    }
+}
+
 /// Writes a stream header for a record whose bytes after the header number `len`.
 /// The caller guarantees `len < 2^24`.
+#[inline]
 pub(crate) fn write_stream_header(out: &mut [u8], ty: ContentType, len: usize) {
     debug_assert!(len < 1 << 24);
     out[0] = ty.to_byte();

@@ -24,27 +24,35 @@ pub(crate) const LABELS: [(&str, &str); 3] = [
 pub(crate) struct LevelKeys {
     suite: CipherSuite,
     floor: ProtectionLevel,
-    /// The epoch's traffic secret, kept while any of its keys may still be expanded; `None`
-    /// (erased) once all are.
+    /// The key of the session's own level, which nearly every record uses: always expanded.
+    own: RecordKey,
+    /// The epoch's traffic secret, kept while any of the other keys may still be expanded;
+    /// `None` (erased) once all are.
     secret: Option<Secret>,
-    privacy: OnceCell<RecordKey>,
-    integrity: OnceCell<RecordKey>,
+    /// In an integrity session, the privacy key (a sender may raise a record's level).
+    above: OnceCell<RecordKey>,
     signature: OnceCell<RecordKey>,
 }
 
 impl LevelKeys {
-    /// The keys of `secret` for a session negotiated at `floor`, expanded on first use.
+    /// The keys of `secret` for a session negotiated at `floor`: the key of that level now,
+    /// the others on first use.
     pub(crate) fn lazy(
         suite: CipherSuite,
         secret: &[u8; HASH_LEN],
         floor: ProtectionLevel,
     ) -> Self {
+        let own = match floor {
+            ProtectionLevel::Integrity => LABELS[1],
+            ProtectionLevel::Privacy => LABELS[0],
+        };
         Self {
             suite,
             floor,
-            secret: Some(Zeroizing::new(*secret)),
-            privacy: OnceCell::new(),
-            integrity: OnceCell::new(),
+            own: expand(suite, secret, own),
+            // A privacy session has nothing else to expand: the secret is not kept.
+            secret: (floor == ProtectionLevel::Integrity).then(|| Zeroizing::new(*secret)),
+            above: OnceCell::new(),
             signature: OnceCell::new(),
         }
     }
@@ -57,20 +65,20 @@ impl LevelKeys {
     ) -> Self {
         let mut keys = Self::lazy(suite, secret, floor);
         let _ = keys.level(ProtectionLevel::Privacy);
-        let _ = keys.level(ProtectionLevel::Integrity);
         let _ = keys.signature();
         keys.secret = None;
         keys
     }
 
     /// The key of records at `level`; `None` below the session's level.
+    #[inline]
     pub(crate) fn level(&self, level: ProtectionLevel) -> Option<&RecordKey> {
-        if level < self.floor {
-            return None;
-        }
-        match level {
-            ProtectionLevel::Integrity => self.get(&self.integrity, LABELS[1]),
-            ProtectionLevel::Privacy => self.get(&self.privacy, LABELS[0]),
+        if level == self.floor {
+            Some(&self.own)
+        } else if level > self.floor {
+            self.get(&self.above, LABELS[0])
+        } else {
+            None
         }
     }
 
@@ -92,13 +100,24 @@ impl LevelKeys {
         if let Some(key) = cell.get() {
             return Some(key);
         }
-        let secret = self.secret.as_ref()?;
-        #[cfg(test)]
-        tests::DERIVATIONS.with(|d| d.set(d.get() + 1));
-        let (key, iv) = key_and_iv(secret, labels.0, labels.1);
-        Some(cell.get_or_init(|| RecordKey::new(self.suite, &key, iv)))
+        let key = expand(self.suite, self.secret.as_ref()?, labels);
+        Some(cell.get_or_init(|| key))
     }
 }
+
+/// One key of `secret`, by its labels.
+fn expand(
+    suite: CipherSuite,
+    secret: &[u8; HASH_LEN],
+    (key_label, iv_label): (&str, &str),
+) -> RecordKey {
+    #[cfg(test)]
+    tests::DERIVATIONS.with(|d| d.set(d.get() + 1));
+    let (key, iv) = key_and_iv(secret, key_label, iv_label);
+    RecordKey::new(suite, &key, iv)
+}
+
+impl LevelKeys {}
 
 /// The raw key and IV bytes for one pair of labels; exposed for known-answer vectors.
 pub(crate) fn key_and_iv(
@@ -133,14 +152,20 @@ pub(crate) mod tests {
     fn keys_below_the_floor_never_exist_and_others_appear_on_use() {
         let before = derivations();
         let keys = LevelKeys::lazy(CipherSuite::Aes256Gcm, &[1; 32], ProtectionLevel::Privacy);
+        // A privacy session: its own key, expanded at once, and nothing else, ever.
+        assert_eq!(derivations(), before + 1);
         assert!(keys.level(ProtectionLevel::Integrity).is_none());
         assert!(keys.signature().is_none());
-        assert_eq!(derivations(), before);
-        assert!(keys.level(ProtectionLevel::Privacy).is_some());
         assert!(keys.level(ProtectionLevel::Privacy).is_some());
         assert_eq!(derivations(), before + 1, "expanded once");
+        // An integrity session: its own key now, the others on first use.
+        let lazy = LevelKeys::lazy(CipherSuite::Aes256Gcm, &[1; 32], ProtectionLevel::Integrity);
+        assert_eq!(derivations(), before + 2);
+        assert!(lazy.level(ProtectionLevel::Privacy).is_some());
+        assert!(lazy.level(ProtectionLevel::Privacy).is_some());
+        assert_eq!(derivations(), before + 3);
         let all = LevelKeys::eager(CipherSuite::Aes256Gcm, &[1; 32], ProtectionLevel::Integrity);
-        assert_eq!(derivations(), before + 4);
+        assert_eq!(derivations(), before + 6);
         // Eager and lazy keys are the same keys.
         let tag = all.level(ProtectionLevel::Privacy).unwrap().mac(3, b"x");
         assert_eq!(

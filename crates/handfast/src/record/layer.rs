@@ -7,7 +7,7 @@ use super::aead::TAG_LEN;
 use super::direction::{DatagramReceiver, KeyParams, Sender, StreamReceiver};
 use super::header::{
     ContentType, DATAGRAM_HEADER_LEN, Kind, STREAM_HEADER_LEN, StreamHeader, TYPE_ALERT,
-    datagram_seq, write_datagram_header, write_stream_header,
+    datagram_seq, stream_len, write_datagram_header, write_stream_header,
 };
 use super::protect::{protect, sign, unprotect, verify_signature};
 use super::{Mode, Params};
@@ -69,15 +69,18 @@ impl RecordLayer {
         }
     }
 
+    #[inline]
     pub(crate) fn params(&self) -> &Params {
         &self.params
     }
 
+    #[inline]
     pub(crate) fn header_len(&self) -> usize {
         self.params.mode.header_len()
     }
 
     /// Header plus tag.
+    #[inline]
     pub(crate) fn overhead(&self) -> usize {
         self.header_len() + TAG_LEN
     }
@@ -104,6 +107,7 @@ impl RecordLayer {
     }
 
     /// Whether a payload of `len` bytes may be sent at `level` now.
+    #[inline]
     pub(crate) fn check_send(&self, level: ProtectionLevel, len: usize) -> Result<(), Error> {
         if self.sent_close {
             return Err(ApiMisuse::AlreadyClosed.into());
@@ -126,6 +130,7 @@ impl RecordLayer {
     }
 
     /// Protects `record` (`header space || payload || tag space`) as a data or close record.
+    #[inline]
     pub(crate) fn seal(
         &mut self,
         kind: Kind,
@@ -149,6 +154,7 @@ impl RecordLayer {
     }
 
     /// Verifies (and at Privacy decrypts) one record in place.
+    #[inline]
     pub(crate) fn open(&mut self, record: &mut [u8]) -> Result<Opened, Error> {
         let hl = self.header_len();
         if record.first() == Some(&TYPE_ALERT) {
@@ -168,11 +174,8 @@ impl RecordLayer {
             }
         };
         let body_len = record.len() - hl - TAG_LEN;
-        if self.params.mode == Mode::Stream {
-            let header = StreamHeader::parse(record)?;
-            if header.map(|h| h.len) != Some(body_len + TAG_LEN) {
-                return Err(InvalidMessage::Malformed("record length").into());
-            }
+        if self.params.mode == Mode::Stream && stream_len(record) != body_len + TAG_LEN {
+            return Err(InvalidMessage::Malformed("record length").into());
         }
         if body_len > self.params.recv_max {
             return Err(InvalidMessage::RecordTooLarge {

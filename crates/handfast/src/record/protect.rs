@@ -15,6 +15,7 @@ pub(crate) struct NoKey;
 
 /// Fills the tag of `record` (`header || body || tag space`, header already written) and, at
 /// Privacy, encrypts the body in place.
+#[inline]
 pub(crate) fn protect(
     keys: &LevelKeys,
     level: ProtectionLevel,
@@ -38,6 +39,7 @@ pub(crate) fn protect(
 /// Verifies `record` (`header || body || tag`) and, at Privacy, decrypts the body in place.
 /// On failure the body is overwritten with zeros, so no unverified bytes are left for the
 /// caller to mistake for a message.
+#[inline]
 pub(crate) fn unprotect(
     keys: &LevelKeys,
     level: ProtectionLevel,
