@@ -11,11 +11,10 @@ HF="$PWD/target/release/handfast"
 work="$(mktemp -d)"; pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. bench/lib.sh
 
 R=$(free_port); redis-server --bind 127.0.0.1 --port "$R" --save "" --appendonly no >/dev/null & pids+=($!)
-"$HF" keygen --out "$work/server.key" >/dev/null; "$HF" keygen --out "$work/client.key" >/dev/null
+handfast_keys "$work"
 S=$(free_port); P=$(free_port); I=$(free_port)
 HANDFAST_LOG=warn "$HF" server --listen "127.0.0.1:$S" --forward "127.0.0.1:$R" --key "$work/server.key" \
     --allow "$work/client.key.pub" --min-level integrity 2>/dev/null & pids+=($!)
