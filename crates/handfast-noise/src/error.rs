@@ -14,32 +14,9 @@ pub enum KeyError {
         /// Why.
         source: std::io::Error,
     },
-    /// A private key file is readable by the group or others.
-    #[error(
-        "private key file {path} is readable by group or others (mode {mode:03o}); \
-         restrict it with: chmod 600 {path}",
-        path = .path.display()
-    )]
-    Permissions {
-        /// The file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
-    /// A private key file is owned by another user: whoever owns it can replace the key.
-    #[error(
-        "private key file {path} is owned by user {owner}, not by this process's user {user}; \
-         give it to this user with: chown {user} {path}",
-        path = .path.display()
-    )]
-    Owner {
-        /// The file.
-        path: PathBuf,
-        /// Its owner's user id.
-        owner: u32,
-        /// This process's effective user id.
-        user: u32,
-    },
+    /// A private key file's permissions or owner are unsafe.
+    #[error(transparent)]
+    PrivateFile(#[from] handfast::key_file::PrivateFileError),
     /// A public key file was given where a private key file belongs.
     #[error(
         "{path} holds a public key (a handfast-x25519 line); this option takes the private key \

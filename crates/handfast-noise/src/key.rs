@@ -96,7 +96,7 @@ impl PrivateKey {
                 path: path.to_owned(),
             });
         }
-        check_private_file(path, &meta)?;
+        handfast::key_file::check_private(path, &meta)?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -276,33 +276,6 @@ fn x25519_public(secret: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
     crate::dh::public_key(secret)
 }
 
-/// A private key file must be readable by its owner only, and owned by this process's user.
-#[cfg(unix)]
-fn check_private_file(path: &Path, meta: &std::fs::Metadata) -> Result<(), KeyError> {
-    use std::os::unix::fs::MetadataExt;
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::Permissions {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    let user = rustix::process::geteuid().as_raw();
-    if meta.uid() != user {
-        return Err(KeyError::Owner {
-            path: path.to_owned(),
-            owner: meta.uid(),
-            user,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private_file(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), KeyError> {
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,7 +387,13 @@ mod tests {
             return;
         }
         let err = PrivateKey::load(&path).unwrap_err();
-        assert!(matches!(err, KeyError::Owner { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                KeyError::PrivateFile(handfast::key_file::PrivateFileError::Owner { .. })
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("chown"), "{err}");
     }
 

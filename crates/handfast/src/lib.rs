@@ -63,6 +63,7 @@ mod error;
 mod fuzzing;
 mod handshake;
 mod identity;
+pub mod key_file;
 mod key_schedule;
 mod level;
 pub mod mechanism;
