@@ -33,16 +33,14 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use handfast::{ClientConfig, ProtectionLevel, ServerConfig};
-use handfast_noise::{NoiseMechanism, TrustSet};
 use serde::Deserialize;
 
-use crate::keys;
+use crate::mechanisms::{ClientAuth, MechanismKind, ServerAuth, X509Options};
 
 /// The defaults, written once: clap and serde both read them from here.
 pub(crate) mod defaults {
@@ -58,7 +56,6 @@ pub(crate) mod defaults {
     pub(crate) const MAX_HANDSHAKES_PER_SOURCE: usize = 512;
     /// Large records keep bulk transfers limited by the cipher rather than by system calls.
     pub(crate) const MAX_RECORD_SIZE: usize = 256 * 1024;
-    pub(crate) const MAX_HANDSHAKE_MESSAGE: usize = 4096;
     pub(crate) const KEEPALIVE: f64 = 60.0;
 
     pub(crate) fn level() -> ProtectionLevel {
@@ -79,9 +76,6 @@ pub(crate) mod defaults {
     pub(crate) fn max_record_size() -> usize {
         MAX_RECORD_SIZE
     }
-    pub(crate) fn max_handshake_message() -> usize {
-        MAX_HANDSHAKE_MESSAGE
-    }
     pub(crate) fn keepalive() -> f64 {
         KEEPALIVE
     }
@@ -100,12 +94,22 @@ pub(crate) struct ServerOptions {
     /// The plain TCP service to forward to.
     #[arg(long, value_name = "ADDR")]
     pub(crate) forward: String,
-    /// This server's private key file.
+    /// How clients authenticate: noise (pinned keys) or x509 (certificates).
+    #[arg(long, value_enum, value_name = "KIND", default_value_t)]
+    #[serde(default)]
+    pub(crate) mechanism: MechanismKind,
+    /// This server's private key file (noise: from `handfast keygen`; x509: the PEM key of
+    /// --cert).
     #[arg(long, value_name = "PATH")]
     pub(crate) key: PathBuf,
-    /// File of public key lines of the clients allowed to connect.
+    /// The clients allowed to connect. noise: a file of public key lines; x509: a file of
+    /// rules, one per line (spiffe://…, dns:NAME, subject:DN).
     #[arg(long, value_name = "PATH")]
-    pub(crate) allow: PathBuf,
+    #[serde(default)]
+    pub(crate) allow: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) x509: X509Options,
     /// Lowest protection level accepted: integrity lets clients that ask for it run at
     /// integrity.
     #[arg(long, value_name = "LEVEL", default_value_t = defaults::LEVEL)]
@@ -146,12 +150,21 @@ pub(crate) struct ClientOptions {
     /// The handfast server to connect to.
     #[arg(long, value_name = "ADDR")]
     pub(crate) connect: String,
-    /// This client's private key file.
+    /// How the two ends authenticate: noise (pinned keys) or x509 (certificates).
+    #[arg(long, value_enum, value_name = "KIND", default_value_t)]
+    #[serde(default)]
+    pub(crate) mechanism: MechanismKind,
+    /// This client's private key file (noise: from `handfast keygen`; x509: the PEM key of
+    /// --cert).
     #[arg(long, value_name = "PATH")]
     pub(crate) key: PathBuf,
-    /// File with the server's public key line (pinned).
+    /// noise: the file with the server's public key line (pinned).
     #[arg(long, value_name = "PATH")]
-    pub(crate) server_key: PathBuf,
+    #[serde(default)]
+    pub(crate) server_key: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) x509: X509Options,
     /// Protection level to ask for; the server may raise it.
     #[arg(long, value_name = "LEVEL", default_value_t = defaults::LEVEL)]
     #[serde(default = "defaults::level", deserialize_with = "level")]
@@ -178,10 +191,11 @@ pub(crate) struct TuningOptions {
     #[arg(long, value_name = "BYTES", default_value_t = defaults::MAX_RECORD_SIZE)]
     #[serde(default = "defaults::max_record_size")]
     pub(crate) max_record_size: usize,
-    /// Largest handshake message buffered before the peer is authenticated, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = defaults::MAX_HANDSHAKE_MESSAGE)]
-    #[serde(default = "defaults::max_handshake_message")]
-    pub(crate) max_handshake_message: usize,
+    /// Largest handshake message buffered before the peer is authenticated, in bytes
+    /// (default: 4096 for noise, 16384 for x509, whose certificate chains are larger).
+    #[arg(long, value_name = "BYTES")]
+    #[serde(default)]
+    pub(crate) max_handshake_message: Option<usize>,
     /// Records protected under one key before the key is ratcheted (at least 1024); 0 =
     /// automatic, the most that keeps each key under 2^38 bytes.
     #[arg(long, value_name = "RECORDS", default_value_t = 0)]
@@ -210,7 +224,11 @@ pub(crate) struct Tuning {
 }
 
 impl TuningOptions {
-    pub(crate) fn resolve(&self, handshake_timeout: f64) -> anyhow::Result<Tuning> {
+    pub(crate) fn resolve(
+        &self,
+        handshake_timeout: f64,
+        mechanism: MechanismKind,
+    ) -> anyhow::Result<Tuning> {
         let record = self.max_record_size;
         if !(256..=(1 << 24) - 64).contains(&record) {
             bail!(
@@ -218,7 +236,9 @@ impl TuningOptions {
                 (1 << 24) - 64
             );
         }
-        let message = self.max_handshake_message;
+        let message = self
+            .max_handshake_message
+            .unwrap_or_else(|| mechanism.default_max_handshake_message());
         if !(256..=16 * 1024).contains(&message) {
             bail!("max_handshake_message {message}: expected 256 to 16384");
         }
@@ -263,31 +283,42 @@ fn optional_secs(s: f64, what: &str) -> anyhow::Result<Option<Duration>> {
 }
 
 impl ServerOptions {
-    /// The handshake configuration, from the key and allow files as they are now (also on
-    /// reload), with the number of allowed keys.
-    pub(crate) fn build(&self, tuning: &Tuning) -> anyhow::Result<(ServerConfig, usize)> {
-        let key = keys::load_private(&self.key)?;
-        let allow = keys::load_allow(&self.allow)?;
-        let allowed_keys = allow.len();
-        let mut config = ServerConfig::new(Arc::new(NoiseMechanism::new(key, allow)))
-            .with_min_level(self.min_level);
+    pub(crate) fn auth(&self) -> ServerAuth<'_> {
+        ServerAuth {
+            kind: self.mechanism,
+            key: &self.key,
+            allow: self.allow.as_deref(),
+            x509: &self.x509,
+        }
+    }
+
+    /// The handshake configuration, from the key, certificate and allow files as they are now
+    /// (also on reload), with a summary of what it allows.
+    pub(crate) fn build(&self, tuning: &Tuning) -> anyhow::Result<(ServerConfig, String)> {
+        let (mechanism, summary) = self.auth().build()?;
+        let mut config = ServerConfig::new(mechanism).with_min_level(self.min_level);
         tuning.apply(&mut config.limits);
-        Ok((config, allowed_keys))
+        Ok((config, summary))
     }
 }
 
 impl ClientOptions {
-    /// The handshake configuration, from the key files as they are now (also on reload), with
-    /// the pinned server key's fingerprint.
+    pub(crate) fn auth(&self) -> ClientAuth<'_> {
+        ClientAuth {
+            kind: self.mechanism,
+            key: &self.key,
+            server_key: self.server_key.as_deref(),
+            x509: &self.x509,
+        }
+    }
+
+    /// The handshake configuration, from the key and certificate files as they are now (also on
+    /// reload), with a summary of the server it accepts.
     pub(crate) fn build(&self, tuning: &Tuning) -> anyhow::Result<(ClientConfig, String)> {
-        let key = keys::load_private(&self.key)?;
-        let server = keys::load_public(&self.server_key)?;
-        let fingerprint = server.fingerprint();
-        let mut config =
-            ClientConfig::new(Arc::new(NoiseMechanism::new(key, TrustSet::from([server]))))
-                .with_level(self.level);
+        let (mechanism, summary) = self.auth().build()?;
+        let mut config = ClientConfig::new(mechanism).with_level(self.level);
         tuning.apply(&mut config.limits);
-        Ok((config, fingerprint))
+        Ok((config, summary))
     }
 }
 
@@ -372,7 +403,10 @@ impl File {
                 &known::<ServerOptions>(),
             )?;
             resolve(&mut s.key);
-            resolve(&mut s.allow);
+            if let Some(a) = &mut s.allow {
+                resolve(a);
+            }
+            s.x509.resolve(&resolve);
             file.servers.push(s);
         }
         for (i, t) in clients.into_iter().enumerate() {
@@ -383,7 +417,10 @@ impl File {
                 &known::<ClientOptions>(),
             )?;
             resolve(&mut c.key);
-            resolve(&mut c.server_key);
+            if let Some(k) = &mut c.server_key {
+                resolve(k);
+            }
+            c.x509.resolve(&resolve);
             file.clients.push(c);
         }
         Ok(file)
@@ -392,11 +429,19 @@ impl File {
     /// Checks every entry as `handfast run` would, without reading key files: the values
     /// parse, limits are in range, addresses are well-formed.
     pub(crate) fn check_values(&self) -> anyhow::Result<()> {
-        for s in &self.servers {
-            s.tuning.resolve(s.handshake_timeout)?;
+        for (i, s) in self.servers.iter().enumerate() {
+            let at = || format!("server {}", i + 1);
+            s.tuning
+                .resolve(s.handshake_timeout, s.mechanism)
+                .with_context(at)?;
+            s.auth().check().with_context(at)?;
         }
-        for c in &self.clients {
-            c.tuning.resolve(c.handshake_timeout)?;
+        for (i, c) in self.clients.iter().enumerate() {
+            let at = || format!("client {}", i + 1);
+            c.tuning
+                .resolve(c.handshake_timeout, c.mechanism)
+                .with_context(at)?;
+            c.auth().check().with_context(at)?;
         }
         Ok(())
     }
@@ -454,7 +499,10 @@ mod tests {
         let f = File::parse(text, Path::new("/srv/conf/handfast.toml")).unwrap();
         let (s, c) = (&f.servers[0], &f.clients[0]);
         assert_eq!(s.key, PathBuf::from("/srv/conf/server.key"));
-        assert_eq!(s.allow, PathBuf::from("/etc/handfast/clients.allow"));
+        assert_eq!(
+            s.allow.as_deref(),
+            Some(Path::new("/etc/handfast/clients.allow"))
+        );
         assert_eq!(s.min_level, ProtectionLevel::Integrity);
         assert_eq!(s.handshake_timeout, 5.0);
         assert_eq!(s.max_connections, defaults::MAX_CONNECTIONS);
@@ -491,8 +539,45 @@ mod tests {
         assert!(err.contains("missing field `forward`"), "{err}");
         let text = "[[client]]\nlisten = \"a\"\nconnect = \"b\"\nkey = \"k\"\nserver_key = \"s\"\nkey_update_interval = 10\n";
         let f = File::parse(text, Path::new("x.toml")).unwrap();
-        let err = f.check_values().unwrap_err().to_string();
-        assert!(err.contains("at least 1024"), "{err}");
+        let err = format!("{:#}", f.check_values().unwrap_err());
+        assert!(
+            err.contains("client 1: key_update_interval 10: expected at least 1024"),
+            "{err}"
+        );
+        // Each mechanism's options are checked without reading files.
+        for (text, expect) in [
+            (
+                "[[server]]\nlisten = \"a\"\nforward = \"b\"\nkey = \"k\"\nallow = \"a\"\nca = \"c\"\n",
+                "server 1: --cert, --ca, --crl and --allow-spiffe/-dns/-subject belong to --mechanism x509",
+            ),
+            (
+                "[[server]]\nlisten = \"a\"\nforward = \"b\"\nkey = \"k\"\nmechanism = \"x509\"\ncert = \"c\"\nca = \"d\"\n",
+                "server 1: an x509 server needs the clients it allows",
+            ),
+            (
+                "[[client]]\nlisten = \"a\"\nconnect = \"b\"\nkey = \"k\"\nmechanism = \"x509\"\nallow_dns = \"x.org\"\n",
+                "client 1: --mechanism x509 needs --cert and --ca",
+            ),
+            (
+                "[[client]]\nlisten = \"a\"\nconnect = \"b\"\nkey = \"k\"\n",
+                "client 1: a noise client needs --server-key",
+            ),
+        ] {
+            let f = File::parse(text, Path::new("x.toml")).unwrap();
+            let err = format!("{:#}", f.check_values().unwrap_err());
+            assert!(err.contains(expect), "{err}");
+        }
+        let text = "[[server]]\nlisten = \"a\"\nforward = \"b\"\nkey = \"k\"\nmechanism = \"x509\"\ncert = \"c\"\nca = \"d\"\ncrl = [\"r1\", \"r2\"]\nallow_spiffe = \"spiffe://example.org/*\"\nallow_dns = [\"a.org\", \"*.b.org\"]\n";
+        let f = File::parse(text, Path::new("/etc/x.toml")).unwrap();
+        f.check_values().unwrap();
+        let s = &f.servers[0];
+        assert_eq!(
+            s.x509.crl,
+            [PathBuf::from("/etc/r1"), PathBuf::from("/etc/r2")]
+        );
+        assert_eq!(s.x509.allow_spiffe, ["spiffe://example.org/*"]);
+        assert_eq!(s.x509.allow_dns.len(), 2);
+        assert_eq!(s.x509.cert.as_deref(), Some(Path::new("/etc/c")));
         let err = File::parse("[stats]\nlisten = \"x\"\n", Path::new("x.toml"))
             .unwrap_err()
             .to_string();

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{ClientOptions, ServerOptions, TuningOptions, defaults};
 use crate::keys;
+use crate::mechanisms::{MechanismKind, X509Options};
 use crate::service::{ClientService, Events, ServerService, Service};
 use crate::tunnel;
 
@@ -104,8 +105,10 @@ impl Demo {
             name: Some("server".into()),
             listen: "127.0.0.1:0".into(),
             forward: self.backend.to_string(),
+            mechanism: MechanismKind::Noise,
             key: self.key("server.key"),
-            allow: keys::pub_path(&self.key("client.key")),
+            allow: Some(keys::pub_path(&self.key("client.key"))),
+            x509: X509Options::default(),
             min_level: ProtectionLevel::Integrity,
             handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
             max_connections: 64,
@@ -152,8 +155,10 @@ impl Demo {
             name: Some("client".into()),
             listen: "127.0.0.1:0".into(),
             connect: to.to_string(),
+            mechanism: MechanismKind::Noise,
             key: self.key(key),
-            server_key: keys::pub_path(&self.key("server.key")),
+            server_key: Some(keys::pub_path(&self.key("server.key"))),
+            x509: X509Options::default(),
             level,
             handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
             warm: 0,
@@ -277,7 +282,7 @@ impl Demo {
 fn tuning() -> TuningOptions {
     TuningOptions {
         max_record_size: defaults::MAX_RECORD_SIZE,
-        max_handshake_message: defaults::MAX_HANDSHAKE_MESSAGE,
+        max_handshake_message: None,
         key_update_interval: 0,
         idle_timeout: 0.0,
         keepalive: defaults::KEEPALIVE,

@@ -5,9 +5,11 @@
 
 mod bench;
 mod budget;
+mod ca;
 mod config;
 mod demo;
 mod keys;
+mod mechanisms;
 mod metrics;
 mod service;
 mod sessions;
@@ -37,6 +39,11 @@ enum Command {
         /// A name for the key, written into the public key line.
         #[arg(long, value_name = "TEXT")]
         comment: Option<String>,
+    },
+    /// A small certificate authority for --mechanism x509, for those with no PKI.
+    Ca {
+        #[command(subcommand)]
+        command: ca::CaCommand,
     },
     /// Print the public key line of a private key file.
     Pubkey {
@@ -98,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen { out, comment } => keys::keygen(&out, comment.as_deref()),
         Command::Pubkey { path } => keys::pubkey(&path),
+        Command::Ca { command } => ca::run(command),
         Command::Server { options, metrics } => {
             let svc = service::ServerService::load(options, "server")?;
             runtime()?.block_on(tunnel::run(vec![svc], Vec::new(), metrics))
@@ -120,22 +128,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             for s in &servers {
                 println!(
-                    "  server {}: {} -> {}, minimum level {}, {} allowed key(s)",
+                    "  server {}: {} -> {}, minimum level {}, {}: {}",
                     s.name,
                     s.options.listen,
                     s.options.forward,
                     s.options.min_level,
-                    s.allowed_keys
+                    s.options.mechanism,
+                    s.allowed.current()
                 );
             }
             for c in &clients {
                 println!(
-                    "  client {}: {} -> {}, level {}, server key {}",
+                    "  client {}: {} -> {}, level {}, {}: {}",
                     c.name,
                     c.options.listen,
                     c.options.connect,
                     c.options.level,
-                    c.server_fingerprint
+                    c.options.mechanism,
+                    c.server.current()
                 );
             }
             Ok(())

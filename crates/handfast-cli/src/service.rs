@@ -43,7 +43,8 @@ pub(crate) struct ServerService {
     pub(crate) options: ServerOptions,
     /// The handshake configuration: keys and allowed clients, replaced on reload.
     pub(crate) config: Reloadable<ServerConfig>,
-    pub(crate) allowed_keys: usize,
+    /// What the configuration allows, for logs ("3 allowed client key(s)").
+    pub(crate) allowed: Reloadable<String>,
     pub(crate) events: Events,
     pub(crate) metrics: Arc<ServiceMetrics>,
     pub(crate) tuning: Tuning,
@@ -55,7 +56,8 @@ pub(crate) struct ClientService {
     pub(crate) options: ClientOptions,
     /// The handshake configuration: key and pinned server key, replaced on reload.
     pub(crate) config: Reloadable<ClientConfig>,
-    pub(crate) server_fingerprint: String,
+    /// The server it accepts, for logs ("pinned server key SHA256:…").
+    pub(crate) server: Reloadable<String>,
     pub(crate) events: Events,
     pub(crate) metrics: Arc<ServiceMetrics>,
     pub(crate) tuning: Tuning,
@@ -64,7 +66,9 @@ pub(crate) struct ClientService {
 impl ServerService {
     /// Checks the options and reads the key and allow files.
     pub(crate) fn load(options: ServerOptions, default_name: &str) -> anyhow::Result<Self> {
-        let tuning = options.tuning.resolve(options.handshake_timeout)?;
+        let tuning = options
+            .tuning
+            .resolve(options.handshake_timeout, options.mechanism)?;
         if options.max_connections == 0
             || options.max_handshakes == 0
             || options.max_handshakes_per_source == 0
@@ -73,14 +77,14 @@ impl ServerService {
                 "max_connections, max_handshakes and max_handshakes_per_source must be at least 1"
             );
         }
-        let (config, allowed_keys) = options.build(&tuning)?;
+        let (config, allowed) = options.build(&tuning)?;
         Ok(Self {
             name: options
                 .name
                 .clone()
                 .unwrap_or_else(|| default_name.to_owned()),
             config: Reloadable::new(config),
-            allowed_keys,
+            allowed: Reloadable::new(allowed),
             events: Events::default(),
             metrics: Arc::default(),
             tuning,
@@ -92,18 +96,20 @@ impl ServerService {
 impl ClientService {
     /// Checks the options and reads the key and the pinned server key.
     pub(crate) fn load(options: ClientOptions, default_name: &str) -> anyhow::Result<Self> {
-        let tuning = options.tuning.resolve(options.handshake_timeout)?;
+        let tuning = options
+            .tuning
+            .resolve(options.handshake_timeout, options.mechanism)?;
         if options.warm > 1024 {
             anyhow::bail!("warm {}: at most 1024 sessions kept ready", options.warm);
         }
-        let (config, server_fingerprint) = options.build(&tuning)?;
+        let (config, server) = options.build(&tuning)?;
         Ok(Self {
             name: options
                 .name
                 .clone()
                 .unwrap_or_else(|| default_name.to_owned()),
             config: Reloadable::new(config),
-            server_fingerprint,
+            server: Reloadable::new(server),
             events: Events::default(),
             metrics: Arc::default(),
             tuning,
@@ -120,28 +126,52 @@ pub(crate) enum Service {
 }
 
 impl Service {
-    /// Re-reads the key files (and the allow file of a server); established connections keep
-    /// the configuration they started with. A file that does not load changes nothing.
-    pub(crate) fn reload(&self) {
+    /// Re-reads the key, certificate and allow files; established connections keep the
+    /// configuration they started with. Files that do not load change nothing. Returns whether
+    /// the new configuration is in use.
+    pub(crate) fn reload(&self) -> bool {
         let (name, result) = match self {
             Self::Server(s) => (
                 &s.name,
-                s.options.build(&s.tuning).map(|(config, keys)| {
+                s.options.build(&s.tuning).map(|(config, allowed)| {
                     s.config.replace(config);
-                    format!("{keys} allowed client key(s)")
+                    s.allowed.replace(allowed.clone());
+                    allowed
                 }),
             ),
             Self::Client(c) => (
                 &c.name,
-                c.options.build(&c.tuning).map(|(config, fingerprint)| {
+                c.options.build(&c.tuning).map(|(config, server)| {
                     c.config.replace(config);
-                    format!("pinned server key {fingerprint}")
+                    c.server.replace(server.clone());
+                    server
                 }),
             ),
         };
         match result {
-            Ok(what) => info!("{name}: reloaded: {what}"),
-            Err(e) => warn!("{name}: reload failed, keeping the previous configuration: {e:#}"),
+            Ok(what) => {
+                info!("{name}: reloaded: {what}");
+                true
+            }
+            Err(e) => {
+                warn!("{name}: reload failed, keeping the previous configuration: {e:#}");
+                false
+            }
+        }
+    }
+
+    /// The files the service's mechanism reads.
+    pub(crate) fn files(&self) -> Vec<std::path::PathBuf> {
+        match self {
+            Self::Server(s) => s.options.auth().files(),
+            Self::Client(c) => c.options.auth().files(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Server(s) => &s.name,
+            Self::Client(c) => &c.name,
         }
     }
 
@@ -165,18 +195,23 @@ impl Service {
             .map_or_else(|e| e.to_string(), |a| a.to_string());
         match self {
             Self::Server(s) => info!(
-                "{}: listening on {addr}: handfast server forwarding to {}, minimum level {}, {} allowed client key(s), at most {} sessions and {} handshakes ({} per address)",
+                "{}: listening on {addr}: handfast server forwarding to {}, minimum level {}, {} mechanism, {}, at most {} sessions and {} handshakes ({} per address)",
                 s.name,
                 s.options.forward,
                 s.options.min_level,
-                s.allowed_keys,
+                s.options.mechanism,
+                s.allowed.current(),
                 s.options.max_connections,
                 s.options.max_handshakes,
                 s.options.max_handshakes_per_source,
             ),
             Self::Client(c) => info!(
-                "{}: listening on {addr}: handfast client to {} (pinned server key {}), asking for {}",
-                c.name, c.options.connect, c.server_fingerprint, c.options.level
+                "{}: listening on {addr}: handfast client to {} ({} mechanism, {}), asking for {}",
+                c.name,
+                c.options.connect,
+                c.options.mechanism,
+                c.server.current(),
+                c.options.level
             ),
         }
     }

@@ -61,7 +61,8 @@ pub(crate) async fn run(
         svc.log_listening(&listener);
         loops.spawn(accept_loop(listener, svc, stop_rx.clone()));
     }
-    tokio::spawn(reload_on_hangup(services));
+    tokio::spawn(reload_on_hangup(services.clone()));
+    tokio::spawn(reload_on_change(services));
     shutdown_signal().await?;
     info!(
         "shutting down: no new connections; open ones have {}s to finish",
@@ -90,6 +91,51 @@ async fn reload_on_hangup(services: Vec<Service>) {
     }
     #[cfg(not(unix))]
     let _ = services;
+}
+
+/// How often the files of each service are checked for changes.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Reloads a service when one of its files changes (a rotated certificate, an edited allow
+/// file), the way SPIFFE helpers expect: they write new files and the user re-reads them. A
+/// reload that fails (a certificate written before its key, say) keeps the previous
+/// configuration; the next change (the key arriving) reloads again. The state of the files
+/// is taken before they are read, so a change during a reload is seen at the next check.
+async fn reload_on_change(services: Vec<Service>) {
+    let mut seen: Vec<Vec<Stamp>> = services.iter().map(stamps).collect();
+    let mut tick = tokio::time::interval(WATCH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for (i, svc) in services.iter().enumerate() {
+            let now = stamps(svc);
+            if now != seen[i] {
+                info!("{}: files changed: reloading", svc.name());
+                seen[i] = now;
+                let svc = svc.clone();
+                // Reading files and parsing certificates is blocking work.
+                let _ = tokio::task::spawn_blocking(move || svc.reload()).await;
+            }
+        }
+    }
+}
+
+/// What identifies a file's content without reading it: modification time, size and inode
+/// (a rename replaces the inode even within one timestamp tick).
+type Stamp = Option<(std::time::SystemTime, u64, u64)>;
+
+fn stamps(svc: &Service) -> Vec<Stamp> {
+    svc.files()
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            #[cfg(unix)]
+            let ino = std::os::unix::fs::MetadataExt::ino(&m);
+            #[cfg(not(unix))]
+            let ino = 0;
+            Some((m.modified().ok()?, m.len(), ino))
+        })
+        .collect()
 }
 
 /// Every connection costs descriptors: raise the soft limit to the hard one, and say so.

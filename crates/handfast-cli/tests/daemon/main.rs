@@ -8,3 +8,4 @@ mod load;
 mod operate;
 mod redis;
 mod tunnel;
+mod x509;
