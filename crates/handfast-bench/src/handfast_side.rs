@@ -1,30 +1,57 @@
-//! handfast: seal_in_place + open_in_place, and full mutual handshakes, in memory.
+//! handfast: seal_in_place + open_in_place, and full mutual handshakes, in memory, with
+//! either mechanism: Noise XX (the default) or X.509 (ECDSA P-256 certificates, the same kind
+//! as the rustls comparison).
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use handfast::mechanism::Mechanism;
 use handfast::{
     CipherSuite, ClientConfig, Handshake, Limits, Opened, ProtectionLevel, SecurityContext,
     ServerConfig,
 };
 use handfast_noise::{NoiseMechanism, PrivateKey, TrustSet};
 
-fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
-    let (sk, ck) = (
-        PrivateKey::from_seed([1; 32]),
-        PrivateKey::from_seed([2; 32]),
-    );
+/// A client and a server configuration that trust each other.
+pub(crate) type Pair = (Arc<ClientConfig>, Arc<ServerConfig>);
+
+/// Which mechanism authenticates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mech {
+    Noise,
+    X509,
+}
+
+pub(crate) fn configs(mech: Mech) -> anyhow::Result<Pair> {
+    let (cm, sm): (Arc<dyn Mechanism>, Arc<dyn Mechanism>) = match mech {
+        Mech::Noise => {
+            let (sk, ck) = (
+                PrivateKey::from_seed([1; 32]),
+                PrivateKey::from_seed([2; 32]),
+            );
+            (
+                Arc::new(NoiseMechanism::new(
+                    ck.clone(),
+                    TrustSet::from([sk.public_key("s")]),
+                )),
+                Arc::new(NoiseMechanism::new(
+                    sk,
+                    TrustSet::from([ck.public_key("c")]),
+                )),
+            )
+        }
+        Mech::X509 => crate::tls::x509_mechanisms()?,
+    };
     let mut limits = Limits::default();
     limits.max_record_len = 256 * 1024;
-    let server = NoiseMechanism::new(sk.clone(), TrustSet::from([ck.public_key("c")]));
-    let client = NoiseMechanism::new(ck, TrustSet::from([sk.public_key("s")]));
-    let mut c = ClientConfig::new(Arc::new(client)).with_level(ProtectionLevel::Integrity);
+    limits.max_handshake_message = 16 * 1024;
+    let mut c = ClientConfig::new(cm).with_level(ProtectionLevel::Integrity);
     c.suites = vec![CipherSuite::Aes256Gcm];
     c.limits = limits.clone();
-    let mut s = ServerConfig::new(Arc::new(server)).with_min_level(ProtectionLevel::Integrity);
+    let mut s = ServerConfig::new(sm).with_min_level(ProtectionLevel::Integrity);
     s.limits = limits;
-    (Arc::new(c), Arc::new(s))
+    Ok((Arc::new(c), Arc::new(s)))
 }
 
 fn connect(
@@ -46,8 +73,13 @@ fn connect(
 }
 
 /// Seal + open per second of a `size`-byte message at `level`.
-pub(crate) fn rate(size: usize, level: ProtectionLevel, time: Duration) -> anyhow::Result<f64> {
-    let (c, s) = configs();
+pub(crate) fn rate(
+    mech: Mech,
+    size: usize,
+    level: ProtectionLevel,
+    time: Duration,
+) -> anyhow::Result<f64> {
+    let (c, s) = configs(mech)?;
     let (mut c, mut s) = connect(&c, &s, 0)?;
     let sizes = c.sizes();
     let mut buf = vec![0x42u8; sizes.header + size + sizes.trailer];
@@ -64,8 +96,10 @@ pub(crate) fn rate(size: usize, level: ProtectionLevel, time: Duration) -> anyho
 }
 
 /// Complete mutual handshakes per second (both sides, one thread).
-pub(crate) fn handshakes(time: Duration) -> f64 {
-    let (c, s) = configs();
+pub(crate) fn handshakes(mech: Mech, time: Duration) -> f64 {
+    let Ok((c, s)) = configs(mech) else {
+        return 0.0;
+    };
     let mut n = 0u64;
     crate::per_second(time, || {
         n += 1;

@@ -20,6 +20,8 @@ mod tls;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use handfast_side::Mech::{Noise, X509};
+
 /// Message sizes compared.
 pub(crate) const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 256 * 1024];
 
@@ -91,7 +93,7 @@ fn main() -> anyhow::Result<()> {
         // For profiling the handshake alone.
         let hs = middle(
             (0..plan.rounds)
-                .map(|_| handfast_side::handshakes(plan.round_time))
+                .map(|_| handfast_side::handshakes(handfast_side::Mech::Noise, plan.round_time))
                 .collect(),
         );
         println!("handfast handshakes/s: {hs:.0}");
@@ -123,12 +125,26 @@ fn main() -> anyhow::Result<()> {
         ),
         (
             "handfast privacy",
-            Box::new(move |size| handfast_side::rate(size, handfast::ProtectionLevel::Privacy, t)),
+            Box::new(move |size| {
+                handfast_side::rate(Noise, size, handfast::ProtectionLevel::Privacy, t)
+            }),
         ),
         (
             "handfast integrity",
             Box::new(move |size| {
-                handfast_side::rate(size, handfast::ProtectionLevel::Integrity, t)
+                handfast_side::rate(Noise, size, handfast::ProtectionLevel::Integrity, t)
+            }),
+        ),
+        (
+            "handfast x509 privacy",
+            Box::new(move |size| {
+                handfast_side::rate(X509, size, handfast::ProtectionLevel::Privacy, t)
+            }),
+        ),
+        (
+            "handfast x509 integrity",
+            Box::new(move |size| {
+                handfast_side::rate(X509, size, handfast::ProtectionLevel::Integrity, t)
             }),
         ),
         ("rustls TLS 1.3", Box::new(move |size| tls::rate(size, t))),
@@ -151,16 +167,17 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     eprintln!("handshakes");
-    let (mut hf, mut tl) = (Vec::new(), Vec::new());
+    let (mut hf, mut hx, mut tl) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..plan.rounds {
-        hf.push(handfast_side::handshakes(t));
+        hf.push(handfast_side::handshakes(Noise, t));
+        hx.push(handfast_side::handshakes(X509, t));
         tl.push(tls::handshakes(t));
     }
-    let (hs_handfast, hs_rustls) = (middle(hf), middle(tl));
     let report = report::Report {
         series,
-        hs_handfast,
-        hs_rustls,
+        hs_handfast: middle(hf),
+        hs_x509: middle(hx),
+        hs_rustls: middle(tl),
         quick,
     };
     std::fs::create_dir_all(&out)?;

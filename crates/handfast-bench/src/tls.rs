@@ -19,6 +19,14 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, Server
 struct Configs {
     client: Arc<ClientConfig>,
     server: Arc<ServerConfig>,
+    /// The same certificates and keys: (CA, server, client), for the x509 mechanism.
+    ders: Ders,
+}
+
+struct Ders {
+    ca: CertificateDer<'static>,
+    server: (CertificateDer<'static>, PrivateKeyDer<'static>),
+    client: (CertificateDer<'static>, PrivateKeyDer<'static>),
 }
 
 fn configs() -> anyhow::Result<&'static Configs> {
@@ -45,6 +53,11 @@ fn build() -> anyhow::Result<Configs> {
     };
     let (server_cert, server_key) = leaf("server.test")?;
     let (client_cert, client_key) = leaf("client.test")?;
+    let ders = Ders {
+        ca: ca.der().clone(),
+        server: (server_cert.clone(), server_key.clone_key()),
+        client: (client_cert.clone(), client_key.clone_key()),
+    };
     let mut roots = RootCertStore::empty();
     roots.add(ca.der().clone())?;
     let roots = Arc::new(roots);
@@ -68,7 +81,29 @@ fn build() -> anyhow::Result<Configs> {
     Ok(Configs {
         client: Arc::new(client),
         server: Arc::new(server),
+        ders,
     })
+}
+
+/// handfast-x509 mechanisms (client, server) on the certificates rustls uses here, each
+/// allowing the other by DNS name.
+#[allow(clippy::type_complexity)]
+pub(crate) fn x509_mechanisms() -> anyhow::Result<(
+    Arc<dyn handfast::mechanism::Mechanism>,
+    Arc<dyn handfast::mechanism::Mechanism>,
+)> {
+    use handfast_x509::{AllowList, Credentials, Rule, TrustBundle, X509Mechanism};
+    let d = &configs()?.ders;
+    let trust = TrustBundle::from_der(vec![d.ca.clone()])?;
+    let side = |(cert, key): &(CertificateDer<'static>, PrivateKeyDer<'static>), peer: &str| {
+        let creds = Credentials::from_der(vec![cert.clone()], key.clone_key())?;
+        let allow = AllowList::new([Rule::dns(peer)?]);
+        anyhow::Ok(Arc::new(X509Mechanism::new(creds, trust.clone(), allow)?))
+    };
+    Ok((
+        side(&d.client, "server.test")?,
+        side(&d.server, "client.test")?,
+    ))
 }
 
 fn connect() -> anyhow::Result<(ClientConnection, ServerConnection)> {
