@@ -143,3 +143,65 @@ pub fn chunks(data: &[u8]) -> Vec<&[u8]> {
     }
     out
 }
+
+/// The x509 mechanism's client and server (Ed25519 certificates of one CA, made once), each
+/// allowing the other.
+fn x509_mechanisms() -> &'static (Arc<dyn Mechanism>, Arc<dyn Mechanism>) {
+    use handfast_x509::ca::{Authority, KeyType, Request, Usage};
+    use handfast_x509::{AllowList, Credentials, Rule, SpiffeId, TrustBundle, X509Mechanism};
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    static M: std::sync::OnceLock<(Arc<dyn Mechanism>, Arc<dyn Mechanism>)> =
+        std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        let ca = Authority::init("fuzz CA", std::time::Duration::from_secs(86_400)).expect("CA");
+        let trust = TrustBundle::from_der(vec![
+            CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).expect("CA pem"),
+        ])
+        .expect("bundle");
+        let side = |me: &str, peer: &str| -> Arc<dyn Mechanism> {
+            let issued = ca
+                .issue(&Request {
+                    spiffe_id: Some(SpiffeId::parse(me).expect("id")),
+                    dns_names: vec![],
+                    common_name: None,
+                    lifetime: std::time::Duration::from_secs(86_400),
+                    usage: Usage::Both,
+                    key_type: KeyType::Ed25519,
+                })
+                .expect("issue");
+            let creds = Credentials::from_der(
+                vec![CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).expect("pem")],
+                PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).expect("key"),
+            )
+            .expect("credentials");
+            let allow = AllowList::new([Rule::spiffe(peer).expect("rule")]);
+            Arc::new(X509Mechanism::new(creds, trust.clone(), allow).expect("mechanism"))
+        };
+        (
+            side("spiffe://fuzz.test/client", "spiffe://fuzz.test/server"),
+            side("spiffe://fuzz.test/server", "spiffe://fuzz.test/client"),
+        )
+    })
+}
+
+/// A server with the real x509 mechanism, as a stranger reaches it.
+pub fn x509_server() -> Handshake {
+    let mut config = ServerConfig::new(x509_mechanisms().1.clone());
+    config.limits.max_handshake_message = 16 * 1024;
+    Handshake::server(Arc::new(config), [0xbb; 32], Instant::now()).expect("valid config")
+}
+
+/// A client with the real x509 mechanism, its first flight not yet taken.
+pub fn x509_client_fresh() -> Handshake {
+    let mut config = ClientConfig::new(x509_mechanisms().0.clone());
+    config.limits.max_handshake_message = 16 * 1024;
+    Handshake::client(Arc::new(config), [0xaa; 32], Instant::now()).expect("valid config")
+}
+
+/// A client with the real x509 mechanism, its first flight already taken.
+pub fn x509_client() -> Handshake {
+    let mut hs = x509_client_fresh();
+    let _ = hs.take_output();
+    hs
+}

@@ -33,8 +33,11 @@
 //!
 //! - **Own secret** (Noise XX): tokens are Noise messages; the handshake secret is the Noise
 //!   split after the server's message, the final secret the split after the client's.
-//! - **Exported secret** (TLS 1.3 in memory): the handshake secret is an exporter value with
-//!   [`Binding::before_output`] as its context.
+//! - **Exported secret** (a TLS stack that can export at the server's flight): the handshake
+//!   secret is an exporter value with [`Binding::before_output`] as its context. (rustls
+//!   exports on the server only after the client's Finished, so `handfast-x509` instead
+//!   asks for [`Capabilities::key_exchange`], signs [`Binding::before_output`] with the
+//!   server's certificate key, and makes the exporter its final secret.)
 //! - **Authentication only** (Kerberos): [`Capabilities::key_exchange`] asks the driver for its
 //!   own ephemeral X25519 exchange in the hellos, which gives the secret and forward secrecy;
 //!   the mechanism authenticates the transcript through [`Binding`] (as a channel binding, or
