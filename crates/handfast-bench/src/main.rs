@@ -180,6 +180,18 @@ fn main() -> anyhow::Result<()> {
         hs_rustls: middle(tl),
         quick,
     };
+    // A contender that failed measured nothing: say so rather than report a zero.
+    for s in &report.series {
+        anyhow::ensure!(
+            s.per_sec.iter().all(|&r| r > 0.0),
+            "{} failed to run",
+            s.name
+        );
+    }
+    anyhow::ensure!(
+        report.hs_handfast > 0.0 && report.hs_x509 > 0.0 && report.hs_rustls > 0.0,
+        "a handshake series failed to run"
+    );
     std::fs::create_dir_all(&out)?;
     let md = out.join("BENCHMARKS.md");
     report::write(&report, &md)?;

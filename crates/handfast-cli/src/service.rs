@@ -45,6 +45,9 @@ pub(crate) struct ServerService {
     pub(crate) config: Reloadable<ServerConfig>,
     /// What the configuration allows, for logs ("3 allowed client key(s)").
     pub(crate) allowed: Reloadable<String>,
+    /// Held through a reload: a SIGHUP and a file change never interleave, so the last
+    /// reload to finish is the one that read the newest files.
+    pub(crate) reloading: std::sync::Mutex<()>,
     pub(crate) events: Events,
     pub(crate) metrics: Arc<ServiceMetrics>,
     pub(crate) tuning: Tuning,
@@ -58,6 +61,8 @@ pub(crate) struct ClientService {
     pub(crate) config: Reloadable<ClientConfig>,
     /// The server it accepts, for logs ("pinned server key SHA256:…").
     pub(crate) server: Reloadable<String>,
+    /// Held through a reload (see `ServerService::reloading`).
+    pub(crate) reloading: std::sync::Mutex<()>,
     pub(crate) events: Events,
     pub(crate) metrics: Arc<ServiceMetrics>,
     pub(crate) tuning: Tuning,
@@ -85,6 +90,7 @@ impl ServerService {
                 .unwrap_or_else(|| default_name.to_owned()),
             config: Reloadable::new(config),
             allowed: Reloadable::new(allowed),
+            reloading: std::sync::Mutex::new(()),
             events: Events::default(),
             metrics: Arc::default(),
             tuning,
@@ -110,6 +116,7 @@ impl ClientService {
                 .unwrap_or_else(|| default_name.to_owned()),
             config: Reloadable::new(config),
             server: Reloadable::new(server),
+            reloading: std::sync::Mutex::new(()),
             events: Events::default(),
             metrics: Arc::default(),
             tuning,
@@ -130,6 +137,13 @@ impl Service {
     /// configuration they started with. Files that do not load change nothing. Returns whether
     /// the new configuration is in use.
     pub(crate) fn reload(&self) -> bool {
+        let lock = match self {
+            Self::Server(s) => &s.reloading,
+            Self::Client(c) => &c.reloading,
+        };
+        let _one_at_a_time = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (name, result) = match self {
             Self::Server(s) => (
                 &s.name,

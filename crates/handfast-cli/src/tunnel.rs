@@ -95,45 +95,94 @@ async fn reload_on_hangup(services: Vec<Service>) {
 
 /// How often the files of each service are checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// How long after a failed reload the files are tried again, if they have not changed.
+const RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Reloads a service when one of its files changes (a rotated certificate, an edited allow
-/// file), the way SPIFFE helpers expect: they write new files and the user re-reads them. A
-/// reload that fails (a certificate written before its key, say) keeps the previous
-/// configuration; the next change (the key arriving) reloads again. The state of the files
-/// is taken before they are read, so a change during a reload is seen at the next check.
+/// file, a key made private with chmod), the way SPIFFE helpers expect: they write new files
+/// and the user re-reads them. A reload that fails (a certificate written before its key,
+/// say) keeps the previous configuration; the next change (the key arriving) reloads again,
+/// and so does a retry after `RETRY_INTERVAL`. The state of the files is taken before they
+/// are read, so a change during a reload is seen at the next check; reloads of one service
+/// (this one and SIGHUP's) run one at a time.
 async fn reload_on_change(services: Vec<Service>) {
     let mut seen: Vec<Vec<Stamp>> = services.iter().map(stamps).collect();
+    let mut retry: Vec<Option<Instant>> = vec![None; services.len()];
     let mut tick = tokio::time::interval(WATCH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         for (i, svc) in services.iter().enumerate() {
             let now = stamps(svc);
-            if now != seen[i] {
-                info!("{}: files changed: reloading", svc.name());
-                seen[i] = now;
-                let svc = svc.clone();
-                // Reading files and parsing certificates is blocking work.
-                let _ = tokio::task::spawn_blocking(move || svc.reload()).await;
+            let changed = now != seen[i];
+            if !changed && retry[i].is_none_or(|at| Instant::now() < at) {
+                continue;
             }
+            if changed {
+                info!("{}: files changed: reloading", svc.name());
+            } else {
+                info!("{}: retrying the failed reload", svc.name());
+            }
+            seen[i] = now;
+            let svc = svc.clone();
+            // Reading files and parsing certificates is blocking work.
+            let ok = tokio::task::spawn_blocking(move || svc.reload())
+                .await
+                .unwrap_or(false);
+            retry[i] = (!ok).then(|| Instant::now() + RETRY_INTERVAL);
         }
     }
 }
 
-/// What identifies a file's content without reading it: modification time, size and inode
-/// (a rename replaces the inode even within one timestamp tick).
-type Stamp = Option<(std::time::SystemTime, u64, u64)>;
+/// What identifies a file's content and access without reading it: device, inode (a rename
+/// replaces it even within one timestamp tick), size, modification and change times (the
+/// latter moves on chmod and chown), mode and owner.
+type Stamp = Option<(u64, u64, u64, i64, i64, i64, i64, u32, u32)>;
 
+#[cfg(unix)]
+fn stamps(svc: &Service) -> Vec<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    svc.files()
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            Some((
+                m.dev(),
+                m.ino(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+                m.mode(),
+                m.uid(),
+            ))
+        })
+        .collect()
+}
+
+#[cfg(not(unix))]
 fn stamps(svc: &Service) -> Vec<Stamp> {
     svc.files()
         .iter()
         .map(|p| {
             let m = std::fs::metadata(p).ok()?;
-            #[cfg(unix)]
-            let ino = std::os::unix::fs::MetadataExt::ino(&m);
-            #[cfg(not(unix))]
-            let ino = 0;
-            Some((m.modified().ok()?, m.len(), ino))
+            let t = m
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            Some((
+                0,
+                0,
+                m.len(),
+                t.as_secs() as i64,
+                i64::from(t.subsec_nanos()),
+                0,
+                0,
+                0,
+                0,
+            ))
         })
         .collect()
 }

@@ -233,21 +233,17 @@ fn rcgen_error(e: rcgen::Error) -> Error {
 /// Anything else, or zero.
 pub fn parse_lifetime(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let bad = || format!("lifetime {s:?}: expected a number and s, m, h or d (24h, 90d)");
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let n = &s[..s.len() - unit.len_utf8()];
     let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "lifetime {s:?}: expected a number and s, m, h or d (24h, 90d)"
-            ));
-        }
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(bad()),
     };
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("lifetime {s:?}: expected a number and s, m, h or d (24h, 90d)"))?;
+    let n: u64 = n.parse().map_err(|_| bad())?;
     if n == 0 {
         return Err(format!("lifetime {s:?}: must be positive"));
     }
@@ -300,7 +296,17 @@ mod tests {
         assert_eq!(parse_lifetime("24h"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_lifetime("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_lifetime("90d"), Ok(Duration::from_secs(90 * 86_400)));
-        for bad in ["", "h", "0h", "5", "5y", "-1d", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "5",
+            "5y",
+            "-1d",
+            "99999999999999999999d",
+            "5µ",
+            "µ",
+        ] {
             assert!(parse_lifetime(bad).is_err(), "{bad}");
         }
     }

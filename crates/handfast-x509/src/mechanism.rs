@@ -50,12 +50,11 @@ const EXPORTER_LABEL: &[u8] = b"EXPORTER-handfast-v2-x509";
 /// mistaken for a TLS 1.3 CertificateVerify input, which starts with 64 spaces.
 const BINDING_CONTEXT: &[u8] = b"handfast v2 x509 server binding\0";
 /// Signature schemes allowed for the binding signature: those TLS 1.3 allows.
-const TLS13_SCHEMES: [SignatureScheme; 8] = [
+const TLS13_SCHEMES: [SignatureScheme; 7] = [
     SignatureScheme::ECDSA_NISTP256_SHA256,
     SignatureScheme::ECDSA_NISTP384_SHA384,
     SignatureScheme::ECDSA_NISTP521_SHA512,
     SignatureScheme::ED25519,
-    SignatureScheme::ED448,
     SignatureScheme::RSA_PSS_SHA256,
     SignatureScheme::RSA_PSS_SHA384,
     SignatureScheme::RSA_PSS_SHA512,
@@ -297,6 +296,20 @@ impl X509Session {
         if flight.is_empty() {
             return Err(MechanismError::BadToken("incomplete ClientHello".into()));
         }
+        // Refuse what this exchange has no room for before signing anything: a second
+        // ClientHello (a HelloRetryRequest would need another round trip), or a client that
+        // did not ask for handfast's ALPN protocol.
+        if self.conn.handshake_kind() != Some(rustls::HandshakeKind::Full) {
+            return Err(MechanismError::BadToken(
+                "the ClientHello has no x25519 key share (a HelloRetryRequest is not supported)"
+                    .into(),
+            ));
+        }
+        if self.conn.alpn_protocol() != Some(ALPN) {
+            return Err(MechanismError::BadToken(
+                "the client did not offer the handfast/2 ALPN protocol".into(),
+            ));
+        }
         let signer = self
             .inner
             .credentials
@@ -439,6 +452,17 @@ impl X509Session {
     fn authorize(&self, leaf: &CertificateDer<'_>) -> Result<PeerIdentity, MechanismError> {
         let id =
             CertIdentity::from_der(leaf).map_err(|e| MechanismError::NotTrusted(e.to_string()))?;
+        // webpki accepts a leaf without an extended key usage extension for any purpose; this
+        // mechanism requires the extension, with the peer's role in it.
+        let (role, has) = match self.conn {
+            rustls::Connection::Client(_) => ("server", id.server_auth),
+            rustls::Connection::Server(_) => ("client", id.client_auth),
+        };
+        if !has {
+            return Err(MechanismError::NotTrusted(format!(
+                "the {role}'s certificate lacks the {role}Auth extended key usage"
+            )));
+        }
         let name = id.display_name();
         if self.inner.allow.allows(&id).is_none() {
             return Err(MechanismError::NotTrusted(format!(
@@ -487,13 +511,21 @@ fn split_binding(token: &[u8]) -> Result<(SignatureScheme, &[u8], &[u8]), Mechan
     Ok((scheme, signature, flight))
 }
 
+/// The names of a refused peer, for the log: quoted, control characters escaped.
 fn describe(id: &CertIdentity) -> String {
     let mut parts = Vec::new();
     if let Some(s) = &id.spiffe_id {
         parts.push(s.to_string());
     }
-    parts.extend(id.dns_names.iter().map(|d| format!("DNS:{d}")));
-    parts.push(format!("subject \"{}\"", id.subject));
+    parts.extend(
+        id.dns_names
+            .iter()
+            .map(|d| format!("DNS:{}", d.escape_debug())),
+    );
+    match &id.subject {
+        Some(s) => parts.push(format!("subject {s:?}")),
+        None => parts.push("a subject that is not text".into()),
+    }
     parts.join(", ")
 }
 

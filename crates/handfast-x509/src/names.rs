@@ -18,8 +18,14 @@ pub struct CertIdentity {
     pub spiffe_id: Option<SpiffeId>,
     /// The DNS names of the subject alternative name extension.
     pub dns_names: Vec<String>,
-    /// The subject distinguished name, attributes in certificate order (`O=Example, CN=db`).
-    pub subject: String,
+    /// Whether the leaf's extended key usage extension allows TLS server authentication
+    /// (`serverAuth`); false without the extension.
+    pub server_auth: bool,
+    /// The same for client authentication (`clientAuth`).
+    pub client_auth: bool,
+    /// The subject distinguished name in RFC 4514 form, attributes in certificate order
+    /// (`O=Example, CN=db`), values escaped; `None` if an attribute value is not text.
+    pub subject: Option<String>,
 }
 
 impl CertIdentity {
@@ -60,24 +66,31 @@ impl CertIdentity {
             let usage = cert
                 .key_usage()
                 .map_err(|e| bad(format!("key usage: {e}")))?;
-            if let Some(ku) = usage {
+            let ok = usage.is_some_and(|ku| {
                 let ku = ku.value;
-                if !ku.digital_signature() || ku.key_cert_sign() || ku.crl_sign() {
-                    return Err(bad(
-                        "an X.509-SVID leaf's key usage must include digitalSignature and \
-                         exclude keyCertSign and cRLSign"
-                            .into(),
-                    ));
-                }
+                ku.digital_signature() && !ku.key_cert_sign() && !ku.crl_sign()
+            });
+            if !ok {
+                return Err(bad(
+                    "an X.509-SVID leaf needs a key usage extension with digitalSignature, \
+                     without keyCertSign and cRLSign"
+                        .into(),
+                ));
             }
             Some(SpiffeId::parse(&uris[0]).map_err(|e| bad(e.to_string()))?)
         } else {
             None
         };
+        let eku = cert
+            .extended_key_usage()
+            .map_err(|e| bad(format!("extended key usage: {e}")))?
+            .map(|e| e.value);
         Ok(Self {
             spiffe_id,
             dns_names,
-            subject: cert.subject().to_string(),
+            server_auth: eku.is_some_and(|e| e.server_auth),
+            client_auth: eku.is_some_and(|e| e.client_auth),
+            subject: render_name(cert.subject()),
         })
     }
 
@@ -89,7 +102,59 @@ impl CertIdentity {
         if let Some(dns) = self.dns_names.first() {
             return format!("DNS:{dns}");
         }
-        self.subject.clone()
+        self.subject
+            .clone()
+            .unwrap_or_else(|| "(a subject that is not text)".into())
+    }
+}
+
+/// A distinguished name as RFC 4514 writes it: `TYPE=value` joined by `+` within an RDN and
+/// by `, ` between RDNs, in certificate order; `,` `+` `"` `\` `<` `>` `;`, a leading `#` or
+/// space and a trailing space are escaped with `\`, other control characters as `\XX`. So no
+/// value can imitate another attribute. `None` if a value is not a text string.
+fn render_name(name: &x509_parser::x509::X509Name<'_>) -> Option<String> {
+    let registry = x509_parser::objects::oid_registry();
+    let mut out = String::new();
+    for (i, rdn) in name.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        for (j, attr) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            match x509_parser::objects::oid2abbrev(attr.attr_type(), registry) {
+                Ok(abbrev) => out.push_str(abbrev),
+                Err(_) => out.push_str(&attr.attr_type().to_id_string()),
+            }
+            out.push('=');
+            escape_value(attr.as_str().ok()?, &mut out);
+        }
+    }
+    Some(out)
+}
+
+fn escape_value(v: &str, out: &mut String) {
+    let last = v.chars().count().saturating_sub(1);
+    for (k, c) in v.chars().enumerate() {
+        match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' | ' ' if k == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if k == last => out.push_str("\\ "),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\{b:02X}"));
+                }
+            }
+            c => out.push(c),
+        }
     }
 }
 
@@ -202,7 +267,8 @@ pub enum Rule {
     /// A DNS name: exact (case-insensitive), or `*.example.org`, which matches exactly one
     /// more label on the left. Matched against every DNS name of the certificate.
     Dns(String),
-    /// A subject, as [`CertIdentity::subject`] prints it; `*` matches any run of characters.
+    /// A subject, as [`CertIdentity::subject`] prints it (RFC 4514, values escaped); `*`
+    /// matches any run of characters within one attribute value (never a `,` or `+`).
     Subject(String),
 }
 
@@ -296,7 +362,10 @@ impl Rule {
                 .as_ref()
                 .is_some_and(|s| spiffe_matches(p, &s.to_string())),
             Self::Dns(p) => id.dns_names.iter().any(|d| dns_matches(p, d)),
-            Self::Subject(p) => glob(p.as_bytes(), id.subject.as_bytes()),
+            Self::Subject(p) => id
+                .subject
+                .as_ref()
+                .is_some_and(|s| glob(p.as_bytes(), s.as_bytes())),
         }
     }
 }
@@ -336,7 +405,8 @@ fn dns_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// `*` matches any run of bytes; everything else matches itself.
+/// `*` matches any run of bytes other than `,` and `+` (so within one attribute value of a
+/// distinguished name); everything else matches itself.
 fn glob(p: &[u8], s: &[u8]) -> bool {
     // Iterative matching with one backtrack point: linear in practice, never exponential.
     let (mut pi, mut si) = (0, 0);
@@ -348,7 +418,10 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
         } else if pi < p.len() && p[pi] == s[si] {
             pi += 1;
             si += 1;
-        } else if let Some((sp, ss)) = star {
+        } else if let Some((sp, ss)) = star
+            && s[ss] != b','
+            && s[ss] != b'+'
+        {
             pi = sp + 1;
             si = ss + 1;
             star = Some((sp, ss + 1));
@@ -417,7 +490,9 @@ mod tests {
         CertIdentity {
             spiffe_id: Some(SpiffeId::parse(id).unwrap()),
             dns_names: vec![],
-            subject: String::new(),
+            server_auth: true,
+            client_auth: true,
+            subject: None,
         }
     }
 
@@ -470,7 +545,9 @@ mod tests {
         let no_id = CertIdentity {
             spiffe_id: None,
             dns_names: vec!["example.org".into()],
-            subject: "CN=spiffe://example.org/db".into(),
+            server_auth: true,
+            client_auth: true,
+            subject: Some("CN=spiffe://example.org/db".into()),
         };
         assert!(!r.matches(&no_id));
         for bad in [
@@ -489,7 +566,9 @@ mod tests {
         let id = CertIdentity {
             spiffe_id: None,
             dns_names: vec!["db.example.org".into(), "db".into()],
-            subject: "O=Example, CN=db.example.org".into(),
+            server_auth: true,
+            client_auth: true,
+            subject: Some("O=Example, CN=db.example.org".into()),
         };
         assert!(Rule::dns("DB.example.org").unwrap().matches(&id));
         assert!(Rule::dns("*.example.org").unwrap().matches(&id));
@@ -499,9 +578,23 @@ mod tests {
             assert!(Rule::dns(bad).is_err(), "{bad:?}");
         }
         assert!(Rule::subject("O=Example, CN=*").unwrap().matches(&id));
-        assert!(Rule::subject("*CN=db.example.org").unwrap().matches(&id));
         assert!(!Rule::subject("O=Other, CN=*").unwrap().matches(&id));
         assert!(!Rule::subject("CN=db.example.org").unwrap().matches(&id));
+        // `*` stays within one value: it cannot swallow another attribute.
+        assert!(!Rule::subject("O=*").unwrap().matches(&id));
+        assert!(!Rule::subject("*db.example.org").unwrap().matches(&id));
+        let escaped = CertIdentity {
+            subject: Some(r"O=Tenants, OU=ops\, CN=x, CN=t1".into()),
+            ..id.clone()
+        };
+        assert!(
+            !Rule::subject("O=Tenants, OU=ops, CN=*")
+                .unwrap()
+                .matches(&escaped)
+        );
+        let mut out = String::new();
+        escape_value(" a,b+c\"\n ", &mut out);
+        assert_eq!(out, r#"\ a\,b\+c\"\0A\ "#);
         assert!(glob(b"a*b*c", b"aXXbYYc"));
         assert!(!glob(b"a*b*c", b"aXXbYY"));
         // Many stars against a long non-matching string terminate quickly.

@@ -12,7 +12,9 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::credentials::TrustBundle;
 
-/// Verifies a peer's chain for one role.
+/// Verifies a peer's chain for one role: every certificate that has an extended key usage
+/// extension must allow the role (CAs commonly have none). That the leaf has the extension
+/// at all is checked after, with its names (`CertIdentity::from_der`).
 #[derive(Debug)]
 pub(crate) struct ChainVerifier {
     trust: TrustBundle,
@@ -44,7 +46,7 @@ impl ChainVerifier {
         let revocation = webpki::RevocationOptionsBuilder::new(&crls).ok().map(|b| {
             b.with_depth(webpki::RevocationCheckDepth::Chain)
                 .with_status_policy(webpki::UnknownStatusPolicy::Deny)
-                .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                .with_expiration_policy(webpki::ExpirationPolicy::Enforce)
                 .build()
         });
         cert.verify_for_usage(
@@ -213,6 +215,11 @@ fn chain_error(e: &webpki::Error, role: &str, eku: &str) -> rustls::Error {
             format!("the {role}'s certificate lacks the {eku} extended key usage")
         }
         E::CertRevoked => format!("the {role}'s certificate is revoked (by a CRL)"),
+        E::CrlExpired { time, next_update } => format!(
+            "a CRL that covers the {role}'s chain expired at {} (now {}): refresh the CRL file",
+            utc(next_update.as_secs()),
+            utc(time.as_secs())
+        ),
         E::UnknownRevocationStatus => format!(
             "the revocation status of the {role}'s certificate chain is unknown: CRLs are \
              configured, and none covers a certificate of this chain (give a CRL of every CA)"

@@ -151,6 +151,25 @@ fn dns_names_and_subjects_are_allowed_by_pattern() {
     assert_eq!(s.peer().name(), "DNS:ops.example.org");
     let s = server(&["subject:O=handfast test, CN=client-p*"], None);
     established(client("client-p256"), s);
+    // Subject values are escaped as RFC 4514 does: an OU of "ops, CN=x" cannot pass for an OU
+    // of "ops" followed by a CN, and `*` does not reach across attributes.
+    let why = server_refusal(
+        client("tricky-subject"),
+        server(&["subject:O=Tenants, OU=ops, CN=*"], None),
+    );
+    assert!(
+        why.contains(r#"subject "O=Tenants, OU=ops\\, CN=x, CN=t1""#),
+        "{why}"
+    );
+    server_refusal(
+        client("tricky-subject"),
+        server(&["subject:O=Tenants, OU=*"], None),
+    );
+    let (_, s) = established(
+        client("tricky-subject"),
+        server(&[r"subject:O=Tenants, OU=ops\, CN=x, CN=*"], None),
+    );
+    assert_eq!(s.peer().name(), "DNS:ops.example.org");
     // The client may pin the server by DNS name instead of SPIFFE ID.
     established(
         client_allowing("client-p256", &["dns:db.example.org"]),
@@ -168,6 +187,9 @@ fn refusals_name_their_reason() {
         ("other-domain", "spiffe://evil.example/client, subject"),
         ("ca-as-leaf", "CA certificate (CA:TRUE)"),
         ("no-client-auth", "lacks the clientAuth extended key usage"),
+        // webpki would take a leaf without the extension as good for any purpose; this
+        // mechanism does not.
+        ("no-eku", "lacks the clientAuth extended key usage"),
         ("deep", "chain is too long"),
     ];
     for (name, expect) in cases {
@@ -229,6 +251,15 @@ fn revoked_certificates_are_refused_by_crl() {
     // intermediate.
     established(client("client-p256"), server(&[CLIENT_ID], Some("all.crl")));
     established(client("client-p384"), server(&[CLIENT_ID], Some("all.crl")));
+    // A CRL past its nextUpdate tells nothing about now: refused, saying which.
+    let why = server_refusal(
+        client("client-p256"),
+        server(&[CLIENT_ID], Some("expired.crl")),
+    );
+    assert!(
+        why.contains("CRL that covers the client's chain expired at 2020-02-01"),
+        "{why}"
+    );
     // With only the root's CRL, the intermediate's leaves have no known status: refused.
     let why = server_refusal(
         client("client-p384"),

@@ -63,6 +63,11 @@ keyUsage = critical, digitalSignature, keyCertSign
 extendedKeyUsage = clientAuth
 subjectAltName = DNS:ca-leaf.example.org
 
+[no_eku]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+subjectAltName = URI:spiffe://example.org/client
+
 [server_auth_only]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
@@ -171,7 +176,7 @@ sign client-pss-key rsa-root client -sigopt rsa_padding_mode:pss -sigopt rsa_pss
 
 # Clients that must be refused.
 for name in expired not-yet-valid unknown-ca intruder other-domain two-uris ca-as-leaf \
-    no-client-auth revoked deep; do
+    no-client-auth no-eku revoked deep; do
     key "$name.key" EC -pkeyopt ec_paramgen_curve:P-256
 done
 dated expired root client 20200101000000Z 20210101000000Z
@@ -182,11 +187,23 @@ sign other-domain root other_domain
 sign two-uris root two_uris
 sign ca-as-leaf root ca_as_leaf
 sign no-client-auth root server_auth_only
+sign no-eku root no_eku
 dated revoked root client 20200101000000Z 20991231000000Z
 openssl ca -batch -config ca-root.cnf -revoke revoked.pem -crl_reason keyCompromise 2>/dev/null
 openssl ca -batch -config ca-root.cnf -gencrl -out root.crl 2>/dev/null
 openssl ca -batch -config ca-inter.cnf -gencrl -out inter.crl 2>/dev/null
 cat root.crl inter.crl > all.crl
+# The same root CRL, past its nextUpdate.
+openssl ca -batch -config ca-root.cnf -gencrl -crl_lastupdate 20200101000000Z \
+    -crl_nextupdate 20200201000000Z -out root-expired.crl 2>/dev/null
+cat root-expired.crl inter.crl > expired.crl
+
+# A subject whose OU value holds ", CN=x": it must not read as two attributes.
+key tricky-subject.key EC -pkeyopt ec_paramgen_curve:P-256
+openssl req -new -key tricky-subject.key -subj "/O=Tenants/OU=ops, CN=x/CN=t1" -out tricky-subject.csr
+openssl x509 -req -in tricky-subject.csr -CA root.pem -CAkey root.key -CAcreateserial -days 30 \
+    -sha256 -extfile ext.cnf -extensions client_dns -out tricky-subject.pem 2>/dev/null
+rm tricky-subject.csr
 
 # A server without serverAuth.
 key server-no-server-auth.key EC -pkeyopt ec_paramgen_curve:P-256
