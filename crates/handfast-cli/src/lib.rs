@@ -4,7 +4,6 @@
 //! a hook for the configuration fuzzer.
 
 mod bench;
-mod budget;
 mod ca;
 mod config;
 mod demo;

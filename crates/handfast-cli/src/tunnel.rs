@@ -13,12 +13,12 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::budget::Budget;
 use crate::config::defaults;
 use crate::metrics::{Failure, Metrics, Refusal};
 use crate::service::{ClientService, Events, ServerService, Service};
 use crate::sessions::{WarmPool, refusal};
 use crate::socket::{ResetOnDrop, bind, reset, reset_on_close, tune_tunnel_socket};
+use handfast_tokio::budget::Budget;
 
 /// How long open connections may finish after SIGINT/SIGTERM.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -292,7 +292,7 @@ async fn serve_server_conn(
     tcp: TcpStream,
     from: SocketAddr,
     svc: Arc<ServerService>,
-    mut ticket: crate::budget::Ticket,
+    mut ticket: handfast_tokio::budget::Ticket,
     slots: Arc<Semaphore>,
 ) {
     tune_tunnel_socket(&tcp, &svc.tuning);

@@ -34,6 +34,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod budget;
 mod error;
 mod handshake;
 mod stream;

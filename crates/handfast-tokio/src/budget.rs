@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-/// Unauthenticated connections held at once, overall and per source address.
-pub(crate) struct Budget {
+/// Unauthenticated connections held at once, overall and per source address. Admit each
+/// connection as it is accepted, hold the [`Ticket`] through its handshake, and drop the
+/// connection when [`Ticket::evicted`] resolves.
+pub struct Budget {
     max: usize,
     per_source: usize,
     inner: Mutex<Inner>,
@@ -27,10 +29,10 @@ struct Inner {
 
 /// Why a connection was dropped before it authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Eviction {
-    /// The overall budget was full.
+pub enum Eviction {
+    /// The overall budget (of this many connections) was full.
     Full(usize),
-    /// Its source address held its whole share.
+    /// Its source address held its whole share (of this many).
     SourceFull(usize),
 }
 
@@ -50,14 +52,16 @@ impl std::fmt::Display for Eviction {
 }
 
 /// A held place in the budget; released when dropped.
-pub(crate) struct Ticket {
+pub struct Ticket {
     budget: Arc<Budget>,
     id: u64,
     evicted: oneshot::Receiver<Eviction>,
 }
 
 impl Budget {
-    pub(crate) fn new(max: usize, per_source: usize) -> Arc<Self> {
+    /// A budget of `max` connections, at most `per_source` of them from one address (both at
+    /// least 1).
+    pub fn new(max: usize, per_source: usize) -> Arc<Self> {
         Arc::new(Self {
             max: max.max(1),
             per_source: per_source.max(1),
@@ -67,7 +71,7 @@ impl Budget {
 
     /// Admits a new connection from `source`, evicting the oldest held one of that source if
     /// it is at its share, or else the oldest overall if the budget is full.
-    pub(crate) fn admit(self: &Arc<Self>, source: IpAddr) -> Ticket {
+    pub fn admit(self: &Arc<Self>, source: IpAddr) -> Ticket {
         let (tx, rx) = oneshot::channel();
         let mut inner = self.lock();
         let from_source = inner.by_source.get(&source).map_or(0, BTreeSet::len);
@@ -131,7 +135,7 @@ impl Inner {
 
 impl Ticket {
     /// Resolves when this connection is evicted to make room.
-    pub(crate) async fn evicted(&mut self) -> Eviction {
+    pub async fn evicted(&mut self) -> Eviction {
         match (&mut self.evicted).await {
             Ok(why) => why,
             // The sender lives in the budget until this ticket is dropped or evicted, so a
