@@ -18,7 +18,7 @@ impl Connection {
     pub(crate) fn new(stream: handfast_tokio::Stream<TcpStream>) -> Self {
         let ctx = stream.context();
         let caller = Caller {
-            identity: ctx.peer().clone(),
+            identity: std::sync::Arc::new(ctx.peer().clone()),
             level: ctx.level(),
             mechanism: ctx.mechanism().1,
             remote: stream.get_ref().peer_addr().ok(),
@@ -65,6 +65,18 @@ impl AsyncWrite for Connection {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

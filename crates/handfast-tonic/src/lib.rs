@@ -34,8 +34,9 @@ pub use io::Connection;
 /// Who is calling, in every request's extensions (`request.extensions().get::<Caller>()`).
 #[derive(Clone, Debug)]
 pub struct Caller {
-    /// The peer, as its mechanism authenticated it.
-    pub identity: PeerIdentity,
+    /// The peer, as its mechanism authenticated it (shared by every request of the
+    /// connection).
+    pub identity: std::sync::Arc<PeerIdentity>,
     /// The level of the connection the call came on.
     pub level: ProtectionLevel,
     /// The mechanism that authenticated it ("noise-xx-25519", "x509-tls13").

@@ -131,15 +131,15 @@ impl Policy {
     }
 
     /// The rule for a request path (`/package.Service/Method`), and where it came from.
-    pub fn rule_for(&self, path: &str) -> (&Rule, String) {
+    pub fn rule_for(&self, path: &str) -> (&Rule, RuleSource<'_>) {
         let method = path.trim_start_matches('/');
         let service = method.split_once('/').map_or(method, |(s, _)| s);
-        if let Some(rule) = self.methods.get(method) {
-            (rule, format!("the rule of method {method}"))
-        } else if let Some(rule) = self.services.get(service) {
-            (rule, format!("the rule of service {service}"))
+        if let Some((name, rule)) = self.methods.get_key_value(method) {
+            (rule, RuleSource::Method(name))
+        } else if let Some((name, rule)) = self.services.get_key_value(service) {
+            (rule, RuleSource::Service(name))
         } else {
-            (&self.default, "the default rule".to_owned())
+            (&self.default, RuleSource::Default)
         }
     }
 
@@ -176,6 +176,27 @@ impl Policy {
     pub fn layer(self) -> PolicyLayer {
         PolicyLayer {
             policy: Arc::new(self),
+        }
+    }
+}
+
+/// Which rule applied to a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleSource<'a> {
+    /// The method's own (`package.Service/Method`).
+    Method(&'a str),
+    /// Its service's (`package.Service`).
+    Service(&'a str),
+    /// The policy's default.
+    Default,
+}
+
+impl fmt::Display for RuleSource<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Method(m) => write!(f, "the rule of method {m}"),
+            Self::Service(s) => write!(f, "the rule of service {s}"),
+            Self::Default => f.write_str("the default rule"),
         }
     }
 }
@@ -249,7 +270,11 @@ mod tests {
 
     fn caller(name: &str, level: ProtectionLevel) -> Caller {
         Caller {
-            identity: PeerIdentity::new(MechanismId::NOISE_XX_25519, vec![7; 32], name),
+            identity: std::sync::Arc::new(PeerIdentity::new(
+                MechanismId::NOISE_XX_25519,
+                vec![7; 32],
+                name,
+            )),
             level,
             mechanism: "noise-xx-25519",
             remote: None,

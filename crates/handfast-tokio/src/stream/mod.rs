@@ -370,6 +370,52 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<IO> {
         Poll::Ready(Ok(n))
     }
 
+    /// Gathers the slices into one record (up to the largest message), sealed in place: an
+    /// HTTP/2 frame header and its payload, say, become one record and one system call.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        if this.closed {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown",
+            )));
+        }
+        let sizes = this.ctx.sizes();
+        this.wbuf.clear();
+        this.wpos = 0;
+        this.wbuf.resize(sizes.header, 0);
+        let mut n = 0;
+        for b in bufs {
+            let take = b.len().min(sizes.max_message - n);
+            this.wbuf.extend_from_slice(&b[..take]);
+            n += take;
+            if n == sizes.max_message {
+                break;
+            }
+        }
+        if n == 0 {
+            this.wbuf.clear();
+            return Poll::Ready(Ok(0));
+        }
+        this.wbuf.resize(sizes.header + n + sizes.trailer, 0);
+        if let Err(e) = this.ctx.seal_in_place(this.level, &mut this.wbuf) {
+            this.wbuf.clear();
+            return Poll::Ready(Err(protocol_to_io(e)));
+        }
+        // As in poll_write: queued bytes count as written.
+        let _ = this.poll_drain(cx);
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_drain(cx))?;
