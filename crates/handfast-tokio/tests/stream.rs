@@ -307,3 +307,47 @@ async fn copy_bidirectional_reports_a_tampered_record_as_a_failure_of_the_protec
     service.read_exact(&mut got).await.unwrap();
     assert!(got.len() < flip_at && got.iter().all(|&b| b == 7));
 }
+
+/// Vectored writes gather several slices into one record, at most the largest message: the
+/// reader gets the exact concatenation, and a write of more than one record's worth reports
+/// how much it took.
+#[tokio::test]
+async fn vectored_writes_gather_slices_into_records() {
+    use std::io::IoSlice;
+    let (mut c, mut s) = pair(ProtectionLevel::Integrity, None).await;
+    assert!(tokio::io::AsyncWrite::is_write_vectored(&c));
+    let max = c.context().sizes().max_message;
+    let parts: Vec<Vec<u8>> = vec![
+        b"frame header ".to_vec(),
+        vec![],
+        vec![7u8; max],
+        b"tail".to_vec(),
+    ];
+    let expected: Vec<u8> = parts.concat();
+    let writer = tokio::spawn(async move {
+        let mut offset = 0;
+        let total: usize = parts.iter().map(Vec::len).sum();
+        while offset < total {
+            // Rebuild the slices from what is left, as a caller of write_vectored does.
+            let mut skip = offset;
+            let mut slices = Vec::new();
+            for p in &parts {
+                if skip >= p.len() {
+                    skip -= p.len();
+                    continue;
+                }
+                slices.push(IoSlice::new(&p[skip..]));
+                skip = 0;
+            }
+            let n = c.write_vectored(&slices).await.unwrap();
+            assert!(n > 0 && n <= max, "{n}");
+            offset += n;
+        }
+        assert_eq!(c.write_vectored(&[IoSlice::new(&[])]).await.unwrap(), 0);
+        c.shutdown().await.unwrap();
+    });
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    writer.await.unwrap();
+    assert!(got == expected);
+}
