@@ -21,5 +21,5 @@ if ! python3 -c 'import cryptography' 2>/dev/null; then
     python3 -m pip install --quiet cryptography
 fi
 
-HANDFAST_REQUIRE_PYTHON=1 cargo test --workspace --locked
+HANDFAST_REQUIRE_PYTHON=1 cargo test --workspace --locked --no-fail-fast
 python3 tests/vectors/check.py

@@ -177,3 +177,13 @@ impl proto::accounts_server::Accounts for Bank {
         Ok(Response::new(Box::pin(incoming.map(|c| c))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_policy_names_only_served_services() {
+        use tonic::server::NamedService as _;
+        let served = [super::AccountsServer::<super::Bank>::NAME];
+        super::policy().check_names(&served).unwrap();
+    }
+}

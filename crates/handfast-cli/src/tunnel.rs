@@ -11,7 +11,7 @@ use handfast_tokio::CopyError;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::defaults;
 use crate::metrics::{Failure, Metrics, Refusal};
@@ -238,9 +238,20 @@ pub(crate) async fn accept_loop(
             accepted = listener.accept() => {
                 let (tcp, from) = match accepted {
                     Ok(a) => a,
+                    Err(e) if handfast_tokio::budget::accept_error_is_exhaustion(&e) => {
+                        // Out of descriptors: strangers must not keep callers waiting in the
+                        // kernel's queue until their deadlines. Free the oldest one, then pause.
+                        let freed = budget.as_ref().is_some_and(|b| b.evict_oldest());
+                        warn!("accept failed: {e}; {}", if freed {
+                            "dropped the oldest unauthenticated connection"
+                        } else {
+                            "waiting for connections to close"
+                        });
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
                     Err(e) => {
-                        warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        debug!("accept failed: {e}");
                         continue;
                     }
                 };

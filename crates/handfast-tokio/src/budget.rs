@@ -108,6 +108,20 @@ impl Budget {
         }
     }
 
+    /// Drops the oldest held connection to free its resources (when `accept` fails for want
+    /// of file descriptors, say, strangers must not keep callers out). Returns whether there
+    /// was one.
+    pub fn evict_oldest(&self) -> bool {
+        let mut inner = self.lock();
+        let Some(id) = inner.by_age.keys().next().copied() else {
+            return false;
+        };
+        if let Some(signal) = inner.remove(id) {
+            let _ = signal.send(Eviction::Full(self.max));
+        }
+        true
+    }
+
     /// Connections held now.
     #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
@@ -118,6 +132,16 @@ impl Budget {
         // The lock is held only for map updates that cannot panic.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// What to do after `accept` failed: resource exhaustion (out of file descriptors or memory)
+/// calls for freeing a held connection and pausing; anything else (a connection aborted before
+/// it was accepted) is that connection's problem, and accepting goes on at once.
+pub fn accept_error_is_exhaustion(e: &std::io::Error) -> bool {
+    // ENOMEM, ENFILE and EMFILE are 12, 23 and 24 on Linux and the BSDs alike; ENOBUFS is not.
+    const ENOBUFS: i32 = if cfg!(target_os = "linux") { 105 } else { 55 };
+    matches!(e.raw_os_error(), Some(code) if [12, 23, 24, ENOBUFS].contains(&code))
+        || e.kind() == std::io::ErrorKind::OutOfMemory
 }
 
 impl Inner {
@@ -173,7 +197,7 @@ mod tests {
         let d = budget.admit(ip(3));
         assert_eq!(budget.held(), 3);
         // Full: the oldest overall (b) goes.
-        let _e = budget.admit(ip(4));
+        let e = budget.admit(ip(4));
         assert_eq!(b.evicted().await, Eviction::Full(3));
         assert_eq!(budget.held(), 3);
         // A finished handshake gives its place back without evicting anyone.
@@ -187,5 +211,11 @@ mod tests {
                 .is_err(),
             "c was not evicted"
         );
+        // Out of descriptors: the oldest (c) is dropped on demand.
+        assert!(budget.evict_oldest());
+        assert_eq!(c.evicted().await, Eviction::Full(3));
+        assert_eq!(budget.held(), 2);
+        drop((e, _f));
+        assert!(!budget.evict_oldest());
     }
 }

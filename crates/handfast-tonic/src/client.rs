@@ -20,8 +20,10 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::io::Connection;
 
-/// Connects a tonic channel to `addr` (`host:port`) over handfast with `config`: the server
-/// is authenticated, and this client too, before any request is sent.
+/// Connects a tonic channel to `addr` (`host:port`, or `[v6]:port`) over handfast with
+/// `config`: the server is authenticated, and this client too, before any request is sent.
+/// Which server is accepted is the mechanism's decision (the pinned key, the allowed SPIFFE ID
+/// or DNS name): the host in `addr` is only where to connect.
 ///
 /// # Errors
 /// An address that does not parse, or a connection or handshake that fails (the first
@@ -80,7 +82,7 @@ impl tower::Service<Uri> for Connector {
             let tcp = TcpStream::connect((host, port)).await?;
             tcp.set_nodelay(true)?;
             let stream = handfast_tokio::connect(tcp, config).await?;
-            Ok(TokioIo::new(Connection::new(stream)))
+            Ok(TokioIo::new(Connection::new(stream, None)))
         })
     }
 }

@@ -12,10 +12,15 @@ use crate::Caller;
 pub struct Connection {
     stream: handfast_tokio::Stream<TcpStream>,
     caller: Caller,
+    /// The server's place for an authenticated connection, released when it closes.
+    _place: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Connection {
-    pub(crate) fn new(stream: handfast_tokio::Stream<TcpStream>) -> Self {
+    pub(crate) fn new(
+        stream: handfast_tokio::Stream<TcpStream>,
+        place: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Self {
         let ctx = stream.context();
         let caller = Caller {
             identity: std::sync::Arc::new(ctx.peer().clone()),
@@ -23,7 +28,11 @@ impl Connection {
             mechanism: ctx.mechanism().1,
             remote: stream.get_ref().peer_addr().ok(),
         };
-        Self { stream, caller }
+        Self {
+            stream,
+            caller,
+            _place: place,
+        }
     }
 
     /// The peer and the level.

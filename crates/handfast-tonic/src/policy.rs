@@ -12,10 +12,15 @@
 //! # let _ = policy;
 //! ```
 //!
-//! The most specific rule applies: the method's, else its service's, else the default. A call
-//! that breaks it is answered `PERMISSION_DENIED` with a message naming the rule, and never
-//! reaches the handler; a request without a [`Caller`] (not served through
-//! [`incoming`](crate::server::incoming)) is answered `UNAUTHENTICATED`.
+//! The most specific rule applies: the method's, else its service's, else the default. A rule
+//! that names no callers takes the allowed callers of the next rule out (a method's level can be
+//! lowered without dropping its service's callers). A call that breaks its rule is answered
+//! `PERMISSION_DENIED` with a message naming the rule (the allowed callers are logged, not told
+//! to the refused one), and never reaches the handler; a request without a [`Caller`] (not
+//! served through [`incoming`](crate::server::incoming)) is answered `UNAUTHENTICATED`.
+//!
+//! Rules are keyed by name, so a misspelt service or method would fall back to a looser rule:
+//! [`Policy::check_names`] refuses rules for services the server does not serve.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,24 +34,36 @@ use tonic::Status;
 
 use crate::Caller;
 
-/// What a call must meet: a minimum level, and optionally which callers may make it.
+/// What a call must meet: a minimum level, and which callers may make it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
     minimum: ProtectionLevel,
-    allow: Option<Vec<String>>,
+    callers: Callers,
+}
+
+/// Which callers a rule allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Callers {
+    /// Those of the next rule out (service, then default); any caller at the top.
+    Inherit,
+    /// Any authenticated caller.
+    Any,
+    /// Only these.
+    Only(Vec<String>),
 }
 
 impl Rule {
-    /// Privacy, any authenticated caller.
+    /// Privacy; the callers of the next rule out.
     pub fn privacy() -> Self {
         Self::level(ProtectionLevel::Privacy)
     }
 
-    /// At least `minimum`, any authenticated caller.
+    /// At least `minimum`; the callers of the next rule out (any authenticated caller at the
+    /// top).
     pub fn level(minimum: ProtectionLevel) -> Self {
         Self {
             minimum,
-            allow: None,
+            callers: Callers::Inherit,
         }
     }
 
@@ -54,7 +71,13 @@ impl Rule {
     /// file, a SPIFFE ID, `DNS:name`...) or key fingerprint (`SHA256:...`); a final `*`
     /// matches any ending (`spiffe://example.org/ns/prod/*`).
     pub fn allow<S: Into<String>>(mut self, callers: impl IntoIterator<Item = S>) -> Self {
-        self.allow = Some(callers.into_iter().map(Into::into).collect());
+        self.callers = Callers::Only(callers.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Any authenticated caller, whatever the next rule out allows.
+    pub fn any_caller(mut self) -> Self {
+        self.callers = Callers::Any;
         self
     }
 
@@ -62,26 +85,24 @@ impl Rule {
     pub fn minimum(&self) -> ProtectionLevel {
         self.minimum
     }
+}
 
-    fn allows(&self, caller: &Caller) -> bool {
-        let Some(allow) = &self.allow else {
-            return true;
-        };
-        let (name, fingerprint) = (caller.identity.name(), caller.identity.fingerprint());
-        allow.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix) && !name.is_empty(),
-            None => p == name || *p == fingerprint,
-        })
-    }
+fn allows(allow: &[String], caller: &Caller) -> bool {
+    let (name, fingerprint) = (caller.identity.name(), caller.identity.fingerprint());
+    allow.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix) && !name.is_empty(),
+        None => p == name || *p == fingerprint,
+    })
 }
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "at least {}", self.minimum)?;
-        if let Some(allow) = &self.allow {
-            write!(f, ", callers {}", allow.join(" "))?;
+        match &self.callers {
+            Callers::Inherit => Ok(()),
+            Callers::Any => f.write_str(", any caller"),
+            Callers::Only(allow) => write!(f, ", callers {}", allow.join(" ")),
         }
-        Ok(())
     }
 }
 
@@ -143,11 +164,32 @@ impl Policy {
         }
     }
 
+    /// The callers allowed for a request path: the first rule out, from the method's to the
+    /// default, that names them; `None` for any caller.
+    fn callers_for(&self, path: &str) -> Option<&[String]> {
+        let method = path.trim_start_matches('/');
+        let service = method.split_once('/').map_or(method, |(s, _)| s);
+        [
+            self.methods.get(method),
+            self.services.get(service),
+            Some(&self.default),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|r| match &r.callers {
+            Callers::Inherit => None,
+            Callers::Any => Some(None),
+            Callers::Only(allow) => Some(Some(allow.as_slice())),
+        })
+        .flatten()
+    }
+
     /// Checks one call.
     ///
     /// # Errors
     /// `UNAUTHENTICATED` without a caller; `PERMISSION_DENIED` below the rule's level or from a
-    /// caller it does not allow. The message names the method and the rule.
+    /// caller it does not allow. The message names the method and the rule; the allowed
+    /// callers are logged, not told.
     pub fn check(&self, path: &str, caller: Option<&Caller>) -> Result<(), Status> {
         let method = path.trim_start_matches('/');
         let Some(caller) = caller else {
@@ -162,12 +204,45 @@ impl Policy {
                 rule.minimum, caller.level
             )));
         }
-        if !rule.allows(caller) {
-            return Err(Status::permission_denied(format!(
-                "{method}: caller {:?} ({}) is not allowed ({source}: {rule})",
+        if let Some(allow) = self.callers_for(path)
+            && !allows(allow, caller)
+        {
+            tracing::info!(
+                "{method}: caller {:?} ({}) refused: allowed are {}",
                 caller.identity.name(),
-                caller.identity.fingerprint()
+                caller.identity.fingerprint(),
+                allow.join(" ")
+            );
+            return Err(Status::permission_denied(format!(
+                "{method}: caller {:?} is not allowed ({source})",
+                caller.identity.name(),
             )));
+        }
+        Ok(())
+    }
+
+    /// Checks that every service this policy names is among `served` (the servers'
+    /// `NamedService::NAME`s): a rule for a misspelt or renamed service would never apply.
+    ///
+    /// # Errors
+    /// The first rule whose service is not served, by name.
+    pub fn check_names(&self, served: &[&str]) -> Result<(), String> {
+        let named = self
+            .services
+            .keys()
+            .map(|s| (s.as_str(), s.as_str()))
+            .chain(
+                self.methods
+                    .keys()
+                    .map(|m| (m.as_str(), m.split_once('/').map_or(m.as_str(), |(s, _)| s))),
+            );
+        for (key, service) in named {
+            if !served.contains(&service) {
+                return Err(format!(
+                    "policy rule {key:?}: no service {service:?} is served (served: {})",
+                    served.join(", ")
+                ));
+            }
         }
         Ok(())
     }
@@ -302,8 +377,18 @@ mod tests {
         let e = p
             .check(&path("Transfer"), Some(&caller("web", Privacy)))
             .unwrap_err();
-        assert!(e.message().contains("caller \"web\""), "{}", e.message());
-        assert!(e.message().contains("callers teller"), "{}", e.message());
+        assert!(
+            e.message().contains(
+                "caller \"web\" is not allowed (the rule of method accounts.Accounts/Transfer)"
+            ),
+            "{}",
+            e.message()
+        );
+        assert!(
+            !e.message().contains("teller"),
+            "the allowed are not told: {}",
+            e.message()
+        );
         p.check(&path("Transfer"), Some(&caller("teller", Privacy)))
             .unwrap();
         // Anything else: the default, privacy.
@@ -319,23 +404,34 @@ mod tests {
     #[test]
     fn callers_by_name_prefix_or_fingerprint() {
         let c = caller("spiffe://example.org/ns/prod/web", Privacy);
-        assert!(
-            Rule::privacy()
-                .allow(["spiffe://example.org/ns/prod/*"])
-                .allows(&c)
-        );
-        assert!(
-            !Rule::privacy()
-                .allow(["spiffe://example.org/ns/dev/*"])
-                .allows(&c)
-        );
-        assert!(Rule::privacy().allow([c.identity.fingerprint()]).allows(&c));
-        assert!(
-            !Rule::privacy()
-                .allow(["spiffe://example.org/ns/prod"])
-                .allows(&c)
-        );
+        let yes = |p: &str| allows(&[p.to_owned()], &c);
+        assert!(yes("spiffe://example.org/ns/prod/*"));
+        assert!(!yes("spiffe://example.org/ns/dev/*"));
+        assert!(yes(&c.identity.fingerprint()));
+        assert!(!yes("spiffe://example.org/ns/prod"));
         // A nameless peer is matched by fingerprint only, never by a bare `*`.
-        assert!(!Rule::privacy().allow(["*"]).allows(&caller("", Privacy)));
+        assert!(!allows(&["*".to_owned()], &caller("", Privacy)));
+    }
+
+    #[test]
+    fn a_method_rule_without_callers_keeps_its_services() {
+        let p = Policy::new()
+            .service("bank.Vault", Rule::privacy().allow(["teller"]))
+            .method("bank.Vault/Peek", Rule::level(Integrity))
+            .method("bank.Vault/Open", Rule::level(Integrity).any_caller());
+        // Peek's level is lowered, its callers are still the service's.
+        assert!(
+            p.check("/bank.Vault/Peek", Some(&caller("web", Integrity)))
+                .is_err()
+        );
+        p.check("/bank.Vault/Peek", Some(&caller("teller", Integrity)))
+            .unwrap();
+        // Open says any caller, explicitly.
+        p.check("/bank.Vault/Open", Some(&caller("web", Integrity)))
+            .unwrap();
+        // Names are checked against what is served.
+        p.check_names(&["bank.Vault"]).unwrap();
+        let e = p.check_names(&["bank.Vaults"]).unwrap_err();
+        assert!(e.contains("no service \"bank.Vault\" is served"), "{e}");
     }
 }
