@@ -67,6 +67,30 @@ pub trait Fixture {
     fn flights(&self) -> Flights {
         Flights::ONE_ROUND_TRIP
     }
+
+    /// Whether two handshakes with the same seed send the same bytes. Mechanisms whose tokens
+    /// carry timestamps or their own randomness (Kerberos) are not; the suite then compares
+    /// the shape of flights rather than their bytes.
+    fn deterministic(&self) -> bool {
+        true
+    }
+
+    /// Which side refuses [`untrusted_server`](Self::untrusted_server).
+    fn untrusted_server_refusal(&self) -> Refusal {
+        Refusal::ByClient
+    }
+}
+
+/// Which side refuses a server the client does not trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The server answers, and the client's mechanism refuses what it proved (a key or a
+    /// certificate the client does not trust).
+    ByClient,
+    /// The client's first token names the server it wants and can be answered only by that
+    /// server (Kerberos: only the named service's key opens the ticket), so a server without
+    /// that identity fails on the client's first token and can send nothing but an alert.
+    ByServer,
 }
 
 /// Flight counts of a handshake, counting every batch of bytes one side sends before it waits

@@ -180,8 +180,14 @@ impl StreamReceiver {
     }
 }
 
-/// Flips bit `bit` of `bytes`.
+/// Flips bit `bit` of `bytes` (counting from the start again past the end: a mechanism whose
+/// tokens carry timestamps, as Kerberos' do, may make a flight a byte shorter than the clean
+/// run it was counted on).
 pub fn flip(bytes: &mut [u8], bit: usize) {
+    if bytes.is_empty() {
+        return;
+    }
+    let bit = bit % (bytes.len() * 8);
     bytes[bit / 8] ^= 1 << (bit % 8);
 }
 
