@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 
-HANDFAST_REQUIRE_PYTHON=1 cargo test --workspace --locked --no-fail-fast
+HANDFAST_REQUIRE_PYTHON=1 cargo test --workspace --locked --no-fail-fast --features handfast-cli/kerberos
 python3 tests/vectors/check.py

@@ -40,7 +40,7 @@ use clap::Args;
 use handfast::{ClientConfig, ProtectionLevel, ServerConfig};
 use serde::Deserialize;
 
-use crate::mechanisms::{ClientAuth, MechanismKind, ServerAuth, X509Options};
+use crate::mechanisms::{ClientAuth, KerberosOptions, MechanismKind, ServerAuth, X509Options};
 
 /// The defaults, written once: clap and serde both read them from here.
 pub(crate) mod defaults {
@@ -94,14 +94,16 @@ pub(crate) struct ServerOptions {
     /// The plain TCP service to forward to.
     #[arg(long, value_name = "ADDR")]
     pub(crate) forward: String,
-    /// How clients authenticate: noise (pinned keys) or x509 (certificates).
+    /// How clients authenticate: noise (pinned keys), x509 (certificates) or kerberos
+    /// (tickets).
     #[arg(long, value_enum, value_name = "KIND", default_value_t)]
     #[serde(default)]
     pub(crate) mechanism: MechanismKind,
     /// This server's private key file (noise: from `handfast keygen`; x509: the PEM key of
     /// --cert).
     #[arg(long, value_name = "PATH")]
-    pub(crate) key: PathBuf,
+    #[serde(default)]
+    pub(crate) key: Option<PathBuf>,
     /// The clients allowed to connect. noise: a file of public key lines; x509: a file of
     /// rules, one per line (spiffe://…, dns:NAME, subject:DN).
     #[arg(long, value_name = "PATH")]
@@ -110,6 +112,9 @@ pub(crate) struct ServerOptions {
     #[command(flatten)]
     #[serde(flatten)]
     pub(crate) x509: X509Options,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) kerberos: KerberosOptions,
     /// Lowest protection level accepted: integrity lets clients that ask for it run at
     /// integrity.
     #[arg(long, value_name = "LEVEL", default_value_t = defaults::LEVEL)]
@@ -150,14 +155,16 @@ pub(crate) struct ClientOptions {
     /// The handfast server to connect to.
     #[arg(long, value_name = "ADDR")]
     pub(crate) connect: String,
-    /// How the two ends authenticate: noise (pinned keys) or x509 (certificates).
+    /// How the two ends authenticate: noise (pinned keys), x509 (certificates) or kerberos
+    /// (tickets).
     #[arg(long, value_enum, value_name = "KIND", default_value_t)]
     #[serde(default)]
     pub(crate) mechanism: MechanismKind,
     /// This client's private key file (noise: from `handfast keygen`; x509: the PEM key of
     /// --cert).
     #[arg(long, value_name = "PATH")]
-    pub(crate) key: PathBuf,
+    #[serde(default)]
+    pub(crate) key: Option<PathBuf>,
     /// noise: the file with the server's public key line (pinned).
     #[arg(long, value_name = "PATH")]
     #[serde(default)]
@@ -165,6 +172,9 @@ pub(crate) struct ClientOptions {
     #[command(flatten)]
     #[serde(flatten)]
     pub(crate) x509: X509Options,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) kerberos: KerberosOptions,
     /// Protection level to ask for; the server may raise it.
     #[arg(long, value_name = "LEVEL", default_value_t = defaults::LEVEL)]
     #[serde(default = "defaults::level", deserialize_with = "level")]
@@ -286,9 +296,10 @@ impl ServerOptions {
     pub(crate) fn auth(&self) -> ServerAuth<'_> {
         ServerAuth {
             kind: self.mechanism,
-            key: &self.key,
+            key: self.key.as_deref(),
             allow: self.allow.as_deref(),
             x509: &self.x509,
+            kerberos: &self.kerberos,
         }
     }
 
@@ -306,9 +317,10 @@ impl ClientOptions {
     pub(crate) fn auth(&self) -> ClientAuth<'_> {
         ClientAuth {
             kind: self.mechanism,
-            key: &self.key,
+            key: self.key.as_deref(),
             server_key: self.server_key.as_deref(),
             x509: &self.x509,
+            kerberos: &self.kerberos,
         }
     }
 
@@ -402,11 +414,14 @@ impl File {
                 path,
                 &known::<ServerOptions>(),
             )?;
-            resolve(&mut s.key);
+            if let Some(k) = &mut s.key {
+                resolve(k);
+            }
             if let Some(a) = &mut s.allow {
                 resolve(a);
             }
             s.x509.resolve(&resolve);
+            s.kerberos.resolve(&resolve);
             file.servers.push(s);
         }
         for (i, t) in clients.into_iter().enumerate() {
@@ -416,11 +431,14 @@ impl File {
                 path,
                 &known::<ClientOptions>(),
             )?;
-            resolve(&mut c.key);
+            if let Some(k) = &mut c.key {
+                resolve(k);
+            }
             if let Some(k) = &mut c.server_key {
                 resolve(k);
             }
             c.x509.resolve(&resolve);
+            c.kerberos.resolve(&resolve);
             file.clients.push(c);
         }
         Ok(file)
@@ -498,7 +516,7 @@ mod tests {
         "#;
         let f = File::parse(text, Path::new("/srv/conf/handfast.toml")).unwrap();
         let (s, c) = (&f.servers[0], &f.clients[0]);
-        assert_eq!(s.key, PathBuf::from("/srv/conf/server.key"));
+        assert_eq!(s.key.as_deref(), Some(Path::new("/srv/conf/server.key")));
         assert_eq!(
             s.allow.as_deref(),
             Some(Path::new("/etc/handfast/clients.allow"))

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{ClientOptions, ServerOptions, TuningOptions, defaults};
 use crate::keys;
-use crate::mechanisms::{MechanismKind, X509Options};
+use crate::mechanisms::{KerberosOptions, MechanismKind, X509Options};
 use crate::service::{ClientService, Events, ServerService, Service};
 use crate::tunnel;
 
@@ -106,9 +106,10 @@ impl Demo {
             listen: "127.0.0.1:0".into(),
             forward: self.backend.to_string(),
             mechanism: MechanismKind::Noise,
-            key: self.key("server.key"),
+            key: Some(self.key("server.key")),
             allow: Some(keys::pub_path(&self.key("client.key"))),
             x509: X509Options::default(),
+            kerberos: KerberosOptions::default(),
             min_level: ProtectionLevel::Integrity,
             handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
             max_connections: 64,
@@ -156,9 +157,10 @@ impl Demo {
             listen: "127.0.0.1:0".into(),
             connect: to.to_string(),
             mechanism: MechanismKind::Noise,
-            key: self.key(key),
+            key: Some(self.key(key)),
             server_key: Some(keys::pub_path(&self.key("server.key"))),
             x509: X509Options::default(),
+            kerberos: KerberosOptions::default(),
             level,
             handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
             warm: 0,

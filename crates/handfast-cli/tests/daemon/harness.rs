@@ -30,8 +30,14 @@ pub(crate) struct Daemon {
 impl Daemon {
     /// Starts `handfast ARGS` and waits for its "listening on" line.
     pub(crate) fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// The same, with more environment variables (a Kerberos realm's, say).
+    pub(crate) fn start_with_env(args: &[&str], env: &[(&str, String)]) -> Self {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("HANDFAST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -4,6 +4,8 @@
 mod bad_input;
 mod fault;
 mod harness;
+#[cfg(feature = "kerberos")]
+mod kerberos;
 mod load;
 mod operate;
 mod redis;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Daemon, Keys};
 
-struct Redis(Child, u16);
+pub(crate) struct Redis(Child, pub(crate) u16);
 
 impl Drop for Redis {
     fn drop(&mut self) {
@@ -19,7 +19,7 @@ impl Drop for Redis {
     }
 }
 
-fn start_redis() -> Redis {
+pub(crate) fn start_redis() -> Redis {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -49,7 +49,7 @@ fn start_redis() -> Redis {
     Redis(child, port)
 }
 
-fn cli(port: u16, args: &[&str]) -> String {
+pub(crate) fn cli(port: u16, args: &[&str]) -> String {
     cli_with_stdin(port, args, b"")
 }
 
