@@ -32,12 +32,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! - **GSS mode** ([`gss`], for interop): after the context is established, GSS-API itself
+//!   protects each message (`gss_wrap` with or without confidentiality, `gss_get_mic`), as
+//!   existing GSS-API and SSPI programs expect; the receiver reads each message's level and
+//!   refuses one below its minimum. [`sample`] speaks the protocol of MIT's `gss-server` and
+//!   `gss-client` programs.
+//!
 //! [`realm`] stands up a throwaway MIT realm on loopback, for tests.
 
 mod error;
+pub mod gss;
 mod mechanism;
 mod names;
 pub mod realm;
+pub mod sample;
 mod store;
 
 pub use error::Error;

@@ -113,7 +113,7 @@ impl Service {
         &self.text
     }
 
-    fn name(&self) -> Result<Name, MechanismError> {
+    pub(crate) fn name(&self) -> Result<Name, MechanismError> {
         self.name
             .duplicate()
             .map_err(|e| MechanismError::Config(describe(&e)))
@@ -355,8 +355,10 @@ impl ClientSession {
             .flags()
             .map_err(|e| MechanismError::BadToken(describe(&e)))?;
         require_flags(flags, "the server")?;
+        // A copy of the MIC: GSS-API may rewrite the buffers it is handed.
+        let mic = mic.to_vec();
         self.ctx
-            .verify_mic(&binding_message(SERVER_LABEL, &binding.before_input), mic)
+            .verify_mic(&binding_message(SERVER_LABEL, &binding.before_input), &mic)
             .map_err(|e| {
                 MechanismError::BadToken(format!(
                     "the server's MIC over the transcript does not verify: {}",
@@ -403,8 +405,10 @@ impl MechanismSession for ServerSession {
         let step = match (self.steps, input) {
             (0, Some(token)) => self.accept(token, binding)?,
             (1, Some(mic)) => {
+                // A copy of the MIC: GSS-API may rewrite the buffers it is handed.
+                let mic = mic.to_vec();
                 self.ctx
-                    .verify_mic(&binding_message(CLIENT_LABEL, &binding.before_input), mic)
+                    .verify_mic(&binding_message(CLIENT_LABEL, &binding.before_input), &mic)
                     .map_err(|e| {
                         MechanismError::BadToken(format!(
                             "the client's MIC over the transcript does not verify: {}",
