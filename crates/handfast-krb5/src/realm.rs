@@ -3,9 +3,9 @@
 //! change to `/etc`. It needs Debian's `krb5-kdc`, `krb5-admin-server` and `krb5-user` (the
 //! programs `kdb5_util`, `kadmin.local`, `krb5kdc` and `kinit`).
 //!
-//! The KDC runs under a small shell that stops it when its standard input closes, which
-//! happens when the [`Realm`] is dropped *or* when this process exits in any way, so no KDC
-//! outlives its test.
+//! The KDC runs under a small shell that stops it (and removes a [`Realm::temporary`] folder)
+//! when its standard input closes, which happens when the [`Realm`] is dropped *or* when this
+//! process exits in any way, so no KDC outlives its test.
 //!
 //! Programs that use the realm need its [`env`](Realm::env) (`KRB5_CONFIG` and friends). A
 //! process that uses GSS-API itself must set them before its first GSS-API call.
@@ -24,6 +24,8 @@ pub struct Realm {
     dir: PathBuf,
     port: u16,
     kdc: Child,
+    /// Whether the folder is the realm's own, removed with it.
+    owns_dir: bool,
 }
 
 impl Realm {
@@ -34,6 +36,23 @@ impl Realm {
     /// # Errors
     /// A missing program, or a KDC that does not come up within ten seconds.
     pub fn start(dir: &Path, clockskew: u32) -> io::Result<Self> {
+        Self::start_in(dir, clockskew, false)
+    }
+
+    /// As [`start`](Self::start), in a new temporary folder that is removed when the realm is
+    /// dropped or this process exits, whichever comes first.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn temporary(clockskew: u32) -> io::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("handfast-realm")
+            .tempdir()?
+            .keep();
+        Self::start_in(&dir, clockskew, true)
+    }
+
+    fn start_in(dir: &Path, clockskew: u32, owns_dir: bool) -> io::Result<Self> {
         let mut last = None;
         for _ in 0..5 {
             let port = free_port()?;
@@ -51,10 +70,13 @@ impl Realm {
             }
             let mut kdc = command_in(&realm_dir, port, "sh")
                 .arg("-c")
-                .arg(r#""$1" -n -P "$2" & pid=$!; read _; kill $pid; wait $pid"#)
+                .arg(
+                    r#""$1" -n -P "$2" & pid=$!; read _; kill $pid; wait $pid; [ -z "$3" ] || rm -rf "$3""#,
+                )
                 .arg("sh")
                 .arg(program("krb5kdc"))
                 .arg(dir.join("kdc.pid"))
+                .arg(if owns_dir { dir.as_os_str() } else { "".as_ref() })
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -66,6 +88,7 @@ impl Realm {
                         dir: dir.to_path_buf(),
                         port,
                         kdc,
+                        owns_dir,
                     });
                 }
                 if let Ok(Some(_)) = kdc.try_wait() {
@@ -198,6 +221,9 @@ impl Drop for Realm {
         // Closing the shell's standard input makes it stop the KDC.
         drop(self.kdc.stdin.take());
         let _ = self.kdc.wait();
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

@@ -154,6 +154,36 @@ fn an_expired_ticket_is_refused() {
 }
 
 #[test]
+fn a_clock_skewed_beyond_the_realms_limit_is_refused() {
+    let s = setup();
+    let path = s.dir.join("alice-skewed.ccache");
+    let ccache = format!("FILE:{}", path.display());
+    s.realm
+        .kinit("alice", "alice-password", &ccache, None)
+        .unwrap();
+    let srv = server(&s.keytab, &["alice@HANDFAST.TEST"]);
+    // A first handshake puts the service ticket in the cache.
+    handshake(
+        ClientConfig::new(client(&ccache, "host@localhost")),
+        ServerConfig::new(srv.clone()),
+    )
+    .both();
+    // The cache's header holds the client's clock offset from the KDC (MIT's kdc_timesync):
+    // tag 1, 8 bytes, seconds then microseconds. Ten minutes ahead, against a realm that
+    // tolerates two seconds.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes[..8], [0x05, 0x04, 0x00, 0x0c, 0x00, 0x01, 0x00, 0x08]);
+    bytes[8..12].copy_from_slice(&600i32.to_be_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let out = handshake(
+        ClientConfig::new(client(&ccache, "host@localhost")),
+        ServerConfig::new(srv),
+    );
+    let why = words(&out.server);
+    assert!(why.contains("Clock skew too great"), "{why}");
+}
+
+#[test]
 fn a_replayed_ap_req_is_refused() {
     let s = setup();
     let srv = server(&s.keytab, &["alice@HANDFAST.TEST"]);

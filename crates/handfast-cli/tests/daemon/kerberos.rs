@@ -35,12 +35,8 @@ impl Kdc {
 fn kdc() -> &'static Kdc {
     static K: OnceLock<Kdc> = OnceLock::new();
     K.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("handfast-daemon-realm")
-            .tempdir()
-            .unwrap()
-            .keep();
-        let realm = Realm::start(&dir, 300).unwrap();
+        let realm = Realm::temporary(300).unwrap();
+        let dir = realm.dir().to_path_buf();
         let kdc = Kdc { realm, dir };
         kdc.realm
             .add_service("host/localhost", &kdc.dir.join("service.keytab"))

@@ -30,12 +30,8 @@ pub fn principal(name: &str) -> String {
 pub fn setup() -> &'static Setup {
     static S: OnceLock<Setup> = OnceLock::new();
     S.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("handfast-realm")
-            .tempdir()
-            .unwrap()
-            .keep();
-        let realm = Realm::start(&dir, 2).unwrap();
+        let realm = Realm::temporary(2).unwrap();
+        let dir = realm.dir().to_path_buf();
         for (k, v) in realm.env() {
             // SAFETY: this runs once, inside the OnceLock every test goes through before it
             // touches GSS-API or the environment, so no other thread reads the environment
