@@ -580,6 +580,26 @@ mod tests {
                 "[[client]]\nlisten = \"a\"\nconnect = \"b\"\nkey = \"k\"\n",
                 "client 1: a noise client needs --server-key",
             ),
+            (
+                "[[server]]\nlisten = \"a\"\nforward = \"b\"\nmechanism = \"kerberos\"\nkey = \"k\"\nallow_principal = \"*@R\"\n",
+                "server 1: a kerberos server takes --keytab and --allow-principals",
+            ),
+            (
+                "[[server]]\nlisten = \"a\"\nforward = \"b\"\nmechanism = \"kerberos\"\nkeytab = \"k\"\n",
+                "server 1: a kerberos server needs the principals it allows",
+            ),
+            (
+                "[[client]]\nlisten = \"a\"\nconnect = \"b\"\nmechanism = \"kerberos\"\nccache = \"FILE:c\"\n",
+                "client 1: a kerberos client needs --service",
+            ),
+            (
+                "[[client]]\nlisten = \"a\"\nconnect = \"b\"\nkey = \"k\"\nserver_key = \"s\"\nservice = \"host@x\"\n",
+                "client 1: --keytab, --allow-principals, --allow-principal, --service, --ccache and --client-keytab belong to --mechanism kerberos",
+            ),
+            (
+                "[[client]]\nlisten = \"a\"\nconnect = \"b\"\nmechanism = \"kerberos\"\nservice = \"host@x\"\nccache = \"c\"\nclient_keytab = \"k\"\n",
+                "client 1: --ccache and --client-keytab exclude each other",
+            ),
         ] {
             let f = File::parse(text, Path::new("x.toml")).unwrap();
             let err = format!("{:#}", f.check_values().unwrap_err());

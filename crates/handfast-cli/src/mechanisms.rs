@@ -444,7 +444,7 @@ impl ClientAuth<'_> {
             );
         }
         if self.kind != MechanismKind::Kerberos && self.key.is_none() {
-            bail!("a {} client needs --key (its private key file)", self.kind);
+            bail!("this client's mechanism needs --key (its private key file)");
         }
         match self.kind {
             MechanismKind::Kerberos => {

@@ -17,12 +17,14 @@ use std::sync::Arc;
 
 use handfast::ProtectionLevel;
 use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext as _, ServerCtx};
-use libgssapi::credential::{Cred, CredUsage};
 use libgssapi::oid::{GSS_MECH_KRB5, GSS_MECH_SPNEGO};
 
 use crate::error::{Error, describe};
-use crate::mechanism::{CLIENT_FLAGS, ClientCredentials, Keytab, Service};
+use crate::mechanism::{
+    CLIENT_FLAGS, ClientCredentials, Keytab, Service, client_cred_for, display, server_cred,
+};
 use crate::names::AllowList;
+use crate::store::Mechs;
 
 /// Which GSS-API mechanism a client asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +66,7 @@ pub enum GssError {
 /// The initiator side of a GSS-mode context, while it is being established.
 pub struct GssClient {
     ctx: ClientCtx,
+    service: Service,
 }
 
 impl GssClient {
@@ -77,7 +80,8 @@ impl GssClient {
         credentials: &ClientCredentials,
         mechanism: GssMechanism,
     ) -> Result<Self, Error> {
-        let cred = client_cred(credentials)?;
+        let cred =
+            client_cred_for(credentials, Mechs::Krb5AndSpnego).map_err(Error::Credentials)?;
         let mech = match mechanism {
             GssMechanism::Kerberos => GSS_MECH_KRB5,
             GssMechanism::Spnego => GSS_MECH_SPNEGO,
@@ -88,6 +92,7 @@ impl GssClient {
         })?;
         Ok(Self {
             ctx: ClientCtx::new(Some(cred), name, CLIENT_FLAGS, Some(mech)),
+            service: Service::parse(service.as_str())?,
         })
     }
 
@@ -118,11 +123,20 @@ impl GssClient {
         }
         let flags = self.ctx.flags().map_err(|e| GssError::Gss(describe(&e)))?;
         require(flags)?;
+        require_krb5(self.ctx.mechanism())?;
         let peer = self
             .ctx
             .target_name()
-            .map_err(|e| GssError::Gss(describe(&e)))?
-            .to_string();
+            .map_err(|e| describe(&e))
+            .and_then(|n| display(&n))
+            .map_err(GssError::Gss)?;
+        if !self.service.is_answered_by(&peer) {
+            return Err(GssError::NotAllowed(format!(
+                "{peer} (the service {} was asked for; a name canonicalized to another host is \
+                 refused)",
+                self.service.as_str()
+            )));
+        }
         Ok(GssContext {
             ctx: Ctx::Client(self.ctx),
             peer,
@@ -144,16 +158,7 @@ impl GssServer {
     /// # Errors
     /// When the keytab cannot be used.
     pub fn new(keytab: &Keytab, allow: Arc<AllowList>) -> Result<Self, Error> {
-        let path;
-        let store: Vec<(&str, &str)> = match keytab {
-            Keytab::Default => vec![],
-            Keytab::File(p) => {
-                path = p.display().to_string();
-                vec![("keytab", path.as_str())]
-            }
-        };
-        let cred: Cred =
-            crate::store::acquire(CredUsage::Accept, &store).map_err(Error::Credentials)?;
+        let cred = server_cred(keytab, Mechs::Krb5AndSpnego)?;
         Ok(Self {
             ctx: ServerCtx::new(Some(cred)),
             allow,
@@ -187,11 +192,13 @@ impl GssServer {
         }
         let flags = self.ctx.flags().map_err(|e| GssError::Gss(describe(&e)))?;
         require(flags)?;
+        require_krb5(self.ctx.mechanism())?;
         let peer = self
             .ctx
             .source_name()
-            .map_err(|e| GssError::Gss(describe(&e)))?
-            .to_string();
+            .map_err(|e| describe(&e))
+            .and_then(|n| display(&n))
+            .map_err(GssError::Gss)?;
         if self.allow.allowing(&peer).is_none() {
             return Err(GssError::NotAllowed(peer));
         }
@@ -201,6 +208,20 @@ impl GssServer {
             min,
         })
     }
+}
+
+/// The underlying mechanism must be Kerberos (SPNEGO reports the one it negotiated): not
+/// NTLM, whose keys and level semantics differ.
+fn require_krb5(
+    mech: Result<libgssapi::oid::Oid<'static>, libgssapi::error::Error>,
+) -> Result<(), GssError> {
+    let mech = mech.map_err(|e| GssError::Gss(describe(&e)))?;
+    if mech != GSS_MECH_KRB5 {
+        return Err(GssError::Flags(format!(
+            "the context's mechanism is {mech}, not Kerberos"
+        )));
+    }
+    Ok(())
 }
 
 fn require(flags: CtxFlags) -> Result<(), GssError> {
@@ -213,19 +234,6 @@ fn require(flags: CtxFlags) -> Result<(), GssError> {
         return Err(GssError::Flags("a context without replay detection".into()));
     }
     Ok(())
-}
-
-fn client_cred(credentials: &ClientCredentials) -> Result<Cred, Error> {
-    let keytab;
-    let store: Vec<(&str, &str)> = match credentials {
-        ClientCredentials::Default => vec![],
-        ClientCredentials::Cache(name) => vec![("ccache", name.as_str())],
-        ClientCredentials::Keytab(path) => {
-            keytab = path.display().to_string();
-            vec![("client_keytab", keytab.as_str())]
-        }
-    };
-    crate::store::acquire(CredUsage::Initiate, &store).map_err(Error::Credentials)
 }
 
 enum Ctx {
@@ -278,10 +286,20 @@ impl GssContext {
     /// When GSS-API fails.
     pub fn wrap(&mut self, level: ProtectionLevel, msg: &[u8]) -> Result<Vec<u8>, GssError> {
         let encrypt = level == ProtectionLevel::Privacy;
-        self.sc()
+        let token = self
+            .sc()
             .wrap(encrypt, msg)
             .map(|t| t.to_vec())
-            .map_err(|e| GssError::Gss(describe(&e)))
+            .map_err(|e| GssError::Gss(describe(&e)))?;
+        // GSS-API may give less confidentiality than asked for (its conf_state, which
+        // libgssapi does not return): read what the token says.
+        let sealed = matches!(&token[..], [0x05, 0x04, flags, ..] if flags & SEALED != 0);
+        if encrypt && !sealed {
+            return Err(GssError::Gss(
+                "GSS-API did not encrypt a message wrapped at privacy".into(),
+            ));
+        }
+        Ok(token)
     }
 
     /// `gss_unwrap`: the message and the level it was protected at. A message below the
@@ -289,8 +307,8 @@ impl GssContext {
     /// token (the only kind whose level can be read).
     ///
     /// # Errors
-    /// A token that does not verify (altered, replayed, out of sequence), or below the
-    /// minimum.
+    /// A token that does not verify (altered, or replayed; out of sequence too when the
+    /// initiator asked for sequencing, as handfast's client does), or below the minimum.
     pub fn unwrap(&mut self, token: &[u8]) -> Result<(ProtectionLevel, Vec<u8>), GssError> {
         // MIT's gss_unwrap rewrites parts of the token it is given (libgssapi hands it our
         // buffer), so it gets a copy of its own, and the flags are read from the token as
@@ -335,8 +353,8 @@ impl GssContext {
             .map_err(|e| GssError::Gss(describe(&e)))
     }
 
-    /// `gss_verify_mic`: whether `mic` is this peer's signature over `msg` (in sequence, not
-    /// replayed). A MIC proves Integrity only, so a context whose minimum is Privacy refuses
+    /// `gss_verify_mic`: whether `mic` is this peer's signature over `msg` (not replayed; in
+    /// sequence when sequencing was asked for). A MIC proves Integrity only, so a context whose minimum is Privacy refuses
     /// detached signatures as the only protection of a message.
     ///
     /// # Errors

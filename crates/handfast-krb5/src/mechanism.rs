@@ -31,6 +31,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, describe};
 use crate::names::AllowList;
+use crate::store::{Mechs, Store};
 
 /// The number this mechanism is negotiated by.
 pub const MECHANISM_ID: MechanismId = MechanismId(0x0003);
@@ -75,36 +76,86 @@ pub enum Keytab {
 /// The service a client asks for a ticket to: a host-based name `service@host`
 /// (`host@server.example.com`, the form GSS-API programs use) or a principal
 /// `service/host@REALM`.
+///
+/// The service that answers must be the one named: for a principal, that principal (in the
+/// default realm if none is written); for a host-based name, `service/host` with exactly that
+/// host (ASCII case aside). A name that GSS-API canonicalized to another host, through DNS
+/// (MIT's `dns_canonicalize_hostname` and `rdns`) or `qualify_shortname`, is refused: whoever
+/// controls DNS must not choose the service a client talks to. Name the service by its full
+/// host name, or as a principal.
 #[derive(Debug)]
 pub struct Service {
     text: String,
     name: Name,
+    expected: Expected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expected {
+    /// `service@host`: the principal `service/host@<any realm>`.
+    HostBased { service: String, host: String },
+    /// A principal's components, and its realm if one was written.
+    Principal {
+        components: Vec<String>,
+        realm: Option<String>,
+    },
 }
 
 impl Service {
     /// Parses `service@host` (no `/`) or a principal `service/host@REALM` (with a `/`).
     ///
     /// # Errors
-    /// When GSS-API does not accept the name.
+    /// When GSS-API does not accept the name, or it is neither form.
     pub fn parse(text: &str) -> Result<Self, Error> {
-        let kind = if text.contains('/') {
-            GSS_NT_KRB5_PRINCIPAL
-        } else {
-            GSS_NT_HOSTBASED_SERVICE
-        };
-        if text.is_empty() || (!text.contains('@') && !text.contains('/')) {
-            return Err(Error::Name {
-                name: text.into(),
-                reason: "write a service as service@host or service/host@REALM".into(),
-            });
-        }
-        let name = Name::new(text.as_bytes(), Some(kind)).map_err(|e| Error::Name {
+        let refuse = |reason: &str| Error::Name {
             name: text.into(),
-            reason: describe(&e),
-        })?;
+            reason: reason.into(),
+        };
+        let (kind, expected) = if text.contains('/') {
+            let (name, realm) = match crate::names::split_realm(text) {
+                Some((n, r)) => (n, Some(r.to_string())),
+                None => (text, None),
+            };
+            let components = crate::names::split_components(name);
+            if components.iter().any(String::is_empty) || realm.as_deref() == Some("") {
+                return Err(refuse("write a principal as service/host@REALM"));
+            }
+            (
+                GSS_NT_KRB5_PRINCIPAL,
+                Expected::Principal { components, realm },
+            )
+        } else {
+            let Some((service, host)) = text.split_once('@') else {
+                return Err(refuse(
+                    "write a service as service@host or service/host@REALM",
+                ));
+            };
+            if service.is_empty() || host.is_empty() || host.contains('@') {
+                return Err(refuse(
+                    "write a service as service@host or service/host@REALM",
+                ));
+            }
+            if host.bytes().any(|b| b.is_ascii_uppercase())
+                && !host.bytes().any(|b| b.is_ascii_lowercase())
+            {
+                return Err(refuse(&format!(
+                    "{host:?} looks like a realm: a service principal is written \
+                     service/host@REALM; service@host names a host"
+                )));
+            }
+            (
+                GSS_NT_HOSTBASED_SERVICE,
+                Expected::HostBased {
+                    service: service.into(),
+                    host: host.into(),
+                },
+            )
+        };
+        let name = Name::new(text.as_bytes(), Some(kind)).map_err(|e| refuse(&describe(&e)))?;
         Ok(Self {
             text: text.into(),
             name,
+            expected,
         })
     }
 
@@ -113,11 +164,43 @@ impl Service {
         &self.text
     }
 
+    /// Whether `principal` (the target of an established context) is the service named.
+    pub fn is_answered_by(&self, principal: &str) -> bool {
+        answers(&self.expected, principal)
+    }
+
     pub(crate) fn name(&self) -> Result<Name, MechanismError> {
         self.name
             .duplicate()
             .map_err(|e| MechanismError::Config(describe(&e)))
     }
+}
+
+fn answers(expected: &Expected, principal: &str) -> bool {
+    let Some((name, realm)) = crate::names::split_realm(principal) else {
+        return false;
+    };
+    let components = crate::names::split_components(name);
+    match expected {
+        Expected::HostBased { service, host } => {
+            components.len() == 2
+                && components[0] == *service
+                && components[1].eq_ignore_ascii_case(host)
+        }
+        Expected::Principal {
+            components: want,
+            realm: want_realm,
+        } => components == *want && want_realm.as_deref().is_none_or(|r| r == realm),
+    }
+}
+
+/// A GSS-API name in its display form, strictly: a name that cannot be displayed as UTF-8 is
+/// an error, never a placeholder that two principals could share.
+pub(crate) fn display(name: &Name) -> Result<String, String> {
+    let buf = name.display_name().map_err(|e| describe(&e))?;
+    std::str::from_utf8(&buf)
+        .map(str::to_owned)
+        .map_err(|_| "a principal name that is not UTF-8".to_string())
 }
 
 /// The Kerberos mechanism, configured as a client (for one service) or as a server (with a
@@ -129,8 +212,17 @@ pub struct KerberosMechanism {
 }
 
 enum Side {
-    Client { cred: Cred, service: Service },
-    Server { cred: Cred, allow: Arc<AllowList> },
+    Client {
+        /// Held for a client keytab (GSS-API renews its tickets); for a credential cache,
+        /// acquired again for each handshake, so that a later `kinit` is seen.
+        cred: Cred,
+        credentials: ClientCredentials,
+        service: Service,
+    },
+    Server {
+        cred: Cred,
+        allow: Arc<AllowList>,
+    },
 }
 
 impl std::fmt::Debug for KerberosMechanism {
@@ -151,23 +243,18 @@ impl KerberosMechanism {
     /// # Errors
     /// When the credentials cannot be acquired now (no ticket in the cache, say).
     pub fn client(service: Service, credentials: &ClientCredentials) -> Result<Self, Error> {
-        let keytab;
-        let store: Vec<(&str, &str)> = match credentials {
-            ClientCredentials::Default => vec![],
-            ClientCredentials::Cache(name) => vec![("ccache", name.as_str())],
-            ClientCredentials::Keytab(path) => {
-                keytab = path.display().to_string();
-                vec![("client_keytab", keytab.as_str())]
-            }
-        };
-        let cred =
-            crate::store::acquire(CredUsage::Initiate, &store).map_err(Error::Credentials)?;
+        let cred = client_cred(credentials).map_err(Error::Credentials)?;
         let principal = cred
             .name()
-            .map(|n| n.to_string())
-            .map_err(|e| Error::Credentials(describe(&e)))?;
+            .map_err(|e| describe(&e))
+            .and_then(|n| display(&n))
+            .map_err(Error::Credentials)?;
         Ok(Self {
-            side: Side::Client { cred, service },
+            side: Side::Client {
+                cred,
+                credentials: credentials.clone(),
+                service,
+            },
             principal,
         })
     }
@@ -177,21 +264,7 @@ impl KerberosMechanism {
     /// # Errors
     /// When the keytab cannot be used (missing, unreadable, empty).
     pub fn server(keytab: &Keytab, allow: AllowList) -> Result<Self, Error> {
-        let path;
-        let store: Vec<(&str, &str)> = match keytab {
-            Keytab::Default => vec![],
-            Keytab::File(p) => {
-                if let Err(e) = std::fs::File::open(p) {
-                    return Err(Error::Io {
-                        path: p.display().to_string(),
-                        source: e,
-                    });
-                }
-                path = p.display().to_string();
-                vec![("keytab", path.as_str())]
-            }
-        };
-        let cred = crate::store::acquire(CredUsage::Accept, &store).map_err(Error::Credentials)?;
+        let cred = server_cred(keytab, Mechs::Krb5)?;
         let principal = match keytab {
             Keytab::Default => "the default keytab".to_string(),
             Keytab::File(p) => format!("keytab {}", p.display()),
@@ -203,6 +276,22 @@ impl KerberosMechanism {
             },
             principal,
         })
+    }
+
+    fn service_check(&self) -> ServiceCheck {
+        match &self.side {
+            Side::Client { service, .. } => ServiceCheck {
+                text: service.text.clone(),
+                expected: service.expected.clone(),
+            },
+            Side::Server { .. } => ServiceCheck {
+                text: String::new(),
+                expected: Expected::Principal {
+                    components: vec![],
+                    realm: None,
+                },
+            },
+        }
     }
 
     /// The client's own principal, or the server's keytab, for logs.
@@ -235,16 +324,30 @@ impl Mechanism for KerberosMechanism {
         _entropy: Entropy,
     ) -> Result<Box<dyn MechanismSession>, MechanismError> {
         match (&self.side, role) {
-            (Side::Client { cred, service }, Role::Initiator) => Ok(Box::new(ClientSession {
-                ctx: ClientCtx::new(
-                    Some(cred.clone()),
-                    service.name()?,
-                    CLIENT_FLAGS,
-                    Some(GSS_MECH_KRB5),
-                ),
-                steps: 0,
-                peer: None,
-            })),
+            (
+                Side::Client {
+                    cred,
+                    credentials,
+                    service,
+                },
+                Role::Initiator,
+            ) => {
+                let cred = match credentials {
+                    ClientCredentials::Keytab(_) => cred.clone(),
+                    _ => client_cred(credentials).map_err(MechanismError::Config)?,
+                };
+                Ok(Box::new(ClientSession {
+                    ctx: ClientCtx::new(
+                        Some(cred),
+                        service.name()?,
+                        CLIENT_FLAGS,
+                        Some(GSS_MECH_KRB5),
+                    ),
+                    service: self.service_check(),
+                    steps: 0,
+                    peer: None,
+                }))
+            }
             (Side::Server { cred, allow }, Role::Responder) => Ok(Box::new(ServerSession {
                 ctx: ServerCtx::new(Some(cred.clone())),
                 allow: allow.clone(),
@@ -259,6 +362,47 @@ impl Mechanism for KerberosMechanism {
             )),
         }
     }
+}
+
+/// A client's credentials: for a client keytab, with a private in-memory cache.
+pub(crate) fn client_cred(credentials: &ClientCredentials) -> Result<Cred, String> {
+    client_cred_for(credentials, Mechs::Krb5)
+}
+
+/// The same, for `mechs`.
+pub(crate) fn client_cred_for(
+    credentials: &ClientCredentials,
+    mechs: Mechs,
+) -> Result<Cred, String> {
+    let store = match credentials {
+        ClientCredentials::Default => Store::default(),
+        ClientCredentials::Cache(name) => Store::default().ccache(name)?,
+        ClientCredentials::Keytab(path) => Store::default().client_keytab(path)?,
+    };
+    crate::store::acquire(CredUsage::Initiate, mechs, &store)
+}
+
+/// A server's credentials from `keytab`, for `mechs`.
+pub(crate) fn server_cred(keytab: &Keytab, mechs: Mechs) -> Result<Cred, Error> {
+    let store = match keytab {
+        Keytab::Default => Store::default(),
+        Keytab::File(p) => {
+            if let Err(e) = std::fs::File::open(p) {
+                return Err(Error::Io {
+                    path: p.display().to_string(),
+                    source: e,
+                });
+            }
+            Store::default().keytab(p).map_err(Error::Credentials)?
+        }
+    };
+    crate::store::acquire(CredUsage::Accept, mechs, &store).map_err(Error::Credentials)
+}
+
+/// What the client checks the answering service against.
+struct ServiceCheck {
+    text: String,
+    expected: Expected,
 }
 
 /// The MIC input: a label and a transcript hash.
@@ -290,6 +434,7 @@ fn require_flags(flags: CtxFlags, whose: &str) -> Result<(), MechanismError> {
 
 struct ClientSession {
     ctx: ClientCtx,
+    service: ServiceCheck,
     steps: u8,
     peer: Option<PeerIdentity>,
 }
@@ -368,8 +513,16 @@ impl ClientSession {
         let server = self
             .ctx
             .target_name()
-            .map_err(|e| MechanismError::BadToken(describe(&e)))?
-            .to_string();
+            .map_err(|e| describe(&e))
+            .and_then(|n| display(&n))
+            .map_err(MechanismError::BadToken)?;
+        if !answers(&self.service.expected, &server) {
+            return Err(MechanismError::NotTrusted(format!(
+                "the service {} answered as {server}: a name canonicalized to another host is \
+                 refused (name the service by its full host name, or as a principal)",
+                self.service.text
+            )));
+        }
         let mic = self
             .ctx
             .get_mic(&binding_message(CLIENT_LABEL, &binding.before_output))
@@ -480,8 +633,9 @@ impl ServerSession {
         let client = self
             .ctx
             .source_name()
-            .map_err(|e| MechanismError::BadToken(describe(&e)))?
-            .to_string();
+            .map_err(|e| describe(&e))
+            .and_then(|n| display(&n))
+            .map_err(MechanismError::BadToken)?;
         if self.allow.allowing(&client).is_none() {
             return Err(MechanismError::NotTrusted(format!(
                 "principal {client} is not allowed"

@@ -96,7 +96,8 @@ impl Realm {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = kdc.kill();
+            // Closing the shell's input stops the KDC with it (killing the shell would not).
+            drop(kdc.stdin.take());
             let _ = kdc.wait();
             last = Some(io::Error::other(format!(
                 "the KDC did not come up on 127.0.0.1:{port}; its log: {}",

@@ -103,8 +103,15 @@ pub fn recv_token(r: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
             format!("a token of {len} bytes, more than the {MAX_TOKEN} accepted"),
         ));
     }
-    let mut token = vec![0u8; len];
-    r.read_exact(&mut token)?;
+    // Grows with the bytes that arrive, not with the length claimed.
+    let mut token = Vec::with_capacity(len.min(64 * 1024));
+    r.take(len as u64).read_to_end(&mut token)?;
+    if token.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the connection ended inside a token",
+        ));
+    }
     Ok((flags[0], token))
 }
 
