@@ -138,7 +138,7 @@ fn main() {
     println!("\nthroughput of 16 KiB messages, protect + verify (one thread), MB/s");
     let (mut native, mut gss) = (
         handshake(
-            ClientConfig::new(krb_client.clone()),
+            ClientConfig::new(krb_client.clone()).with_level(ProtectionLevel::Integrity),
             ServerConfig::new(krb_server.clone()).with_min_level(ProtectionLevel::Integrity),
         )
         .both(),

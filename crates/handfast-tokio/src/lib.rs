@@ -41,4 +41,4 @@ mod stream;
 
 pub use error::{AcceptError, ConnectError, HandshakeError, RecvError, SendError};
 pub use handshake::{accept, connect};
-pub use stream::{Carried, CopyError, Stream};
+pub use stream::{Carried, CopyError, RECORDS_PER_WRITE, Stream};
