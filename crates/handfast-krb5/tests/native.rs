@@ -415,3 +415,28 @@ fn service_names_are_checked_against_the_answer() {
         assert!(Service::parse(bad).is_err(), "{bad}");
     }
 }
+
+/// A server's keytab is read at each handshake: a key added to the same file (`ktadd`, a new
+/// key version) is accepted by the running mechanism, with no rebuild.
+#[test]
+fn a_key_added_to_the_keytab_is_used_at_once() {
+    let s = setup();
+    let keytab = s.dir.join("growing.keytab");
+    s.realm.add_service("host/growing", &keytab).unwrap();
+    let srv = server(&keytab, &["alice@HANDFAST.TEST"]);
+    // A new key version, appended to the file the running mechanism was built from.
+    s.realm.export_key("host/growing", &keytab).unwrap();
+    // A fresh cache, so the ticket is for the new key version.
+    let ccache = format!("FILE:{}", s.dir.join("alice-growing.ccache").display());
+    s.realm
+        .kinit("alice", "alice-password", &ccache, None)
+        .unwrap();
+    let (c, _) = handshake(
+        ClientConfig::new(client(&ccache, "host@growing")),
+        ServerConfig::new(srv),
+    )
+    .both();
+    // "growing" has no [domain_realm] entry: MIT names the target in the referral realm, an
+    // empty one, as it does for any host it cannot map to a realm.
+    assert_eq!(c.peer().name(), "host/growing@");
+}
