@@ -323,6 +323,24 @@ where
     })
 }
 
+/// Refuses the options of a mechanism other than `kind`, on servers and clients alike.
+fn no_foreign_options(
+    kind: MechanismKind,
+    x509: &X509Options,
+    kerberos: &KerberosOptions,
+) -> anyhow::Result<()> {
+    if kind != MechanismKind::Kerberos && !kerberos.is_empty() {
+        bail!(
+            "--keytab, --allow-principals, --allow-principal, --service, --ccache and \
+             --client-keytab belong to --mechanism kerberos"
+        );
+    }
+    if kind != MechanismKind::X509 && !x509.is_empty() {
+        bail!("--cert, --ca, --crl and --allow-spiffe/-dns/-subject belong to --mechanism x509");
+    }
+    Ok(())
+}
+
 /// A server's mechanism: `key` and `allow` for Noise; `key`, `x509.cert`, `x509.ca` and
 /// rules (from `allow` or the `allow_*` options) for X.509; a keytab and principals for
 /// Kerberos.
@@ -337,17 +355,7 @@ pub(crate) struct ServerAuth<'a> {
 impl ServerAuth<'_> {
     /// Checks which options are present, without reading files.
     pub(crate) fn check(&self) -> anyhow::Result<()> {
-        if self.kind != MechanismKind::Kerberos && !self.kerberos.is_empty() {
-            bail!(
-                "--keytab, --allow-principals, --allow-principal, --service, --ccache and \
-                 --client-keytab belong to --mechanism kerberos"
-            );
-        }
-        if self.kind != MechanismKind::X509 && !self.x509.is_empty() {
-            bail!(
-                "--cert, --ca, --crl and --allow-spiffe/-dns/-subject belong to --mechanism x509"
-            );
-        }
+        no_foreign_options(self.kind, self.x509, self.kerberos)?;
         match self.kind {
             MechanismKind::Noise => {
                 if self.key.is_none() {
@@ -420,7 +428,7 @@ impl ServerAuth<'_> {
 }
 
 /// A client's mechanism: `key` and `server_key` for Noise; `key`, `x509.cert`, `x509.ca` and
-/// the server's allowed names for X.509.
+/// the server's allowed names for X.509; the service and credentials for Kerberos.
 pub(crate) struct ClientAuth<'a> {
     pub(crate) kind: MechanismKind,
     pub(crate) key: Option<&'a Path>,
@@ -432,17 +440,7 @@ pub(crate) struct ClientAuth<'a> {
 impl ClientAuth<'_> {
     /// Checks which options are present, without reading files.
     pub(crate) fn check(&self) -> anyhow::Result<()> {
-        if self.kind != MechanismKind::Kerberos && !self.kerberos.is_empty() {
-            bail!(
-                "--keytab, --allow-principals, --allow-principal, --service, --ccache and \
-                 --client-keytab belong to --mechanism kerberos"
-            );
-        }
-        if self.kind != MechanismKind::X509 && !self.x509.is_empty() {
-            bail!(
-                "--cert, --ca, --crl and --allow-spiffe/-dns/-subject belong to --mechanism x509"
-            );
-        }
+        no_foreign_options(self.kind, self.x509, self.kerberos)?;
         if self.kind != MechanismKind::Kerberos && self.key.is_none() {
             bail!("this client's mechanism needs --key (its private key file)");
         }

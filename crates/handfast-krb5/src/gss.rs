@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use handfast::ProtectionLevel;
-use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext as _, ServerCtx};
+use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext, ServerCtx};
 use libgssapi::oid::{GSS_MECH_KRB5, GSS_MECH_SPNEGO};
 
 use crate::error::{Error, describe};
@@ -118,18 +118,7 @@ impl GssClient {
     /// # Errors
     /// Before the context is established, or when the server did not authenticate itself.
     pub fn into_context(self, min: ProtectionLevel) -> Result<GssContext, GssError> {
-        if !self.ctx.is_complete() {
-            return Err(GssError::State("the context is not established".into()));
-        }
-        let flags = self.ctx.flags().map_err(|e| GssError::Gss(describe(&e)))?;
-        require(flags)?;
-        require_krb5(self.ctx.mechanism())?;
-        let peer = self
-            .ctx
-            .target_name()
-            .map_err(|e| describe(&e))
-            .and_then(|n| display(&n))
-            .map_err(GssError::Gss)?;
+        let peer = checked_peer(&self.ctx, |c| c.target_name())?;
         if !self.service.is_answered_by(&peer) {
             return Err(GssError::NotAllowed(format!(
                 "{peer} (the service {} was asked for; a name canonicalized to another host is \
@@ -187,18 +176,7 @@ impl GssServer {
     /// # Errors
     /// As above.
     pub fn into_context(self, min: ProtectionLevel) -> Result<GssContext, GssError> {
-        if !self.ctx.is_complete() {
-            return Err(GssError::State("the context is not established".into()));
-        }
-        let flags = self.ctx.flags().map_err(|e| GssError::Gss(describe(&e)))?;
-        require(flags)?;
-        require_krb5(self.ctx.mechanism())?;
-        let peer = self
-            .ctx
-            .source_name()
-            .map_err(|e| describe(&e))
-            .and_then(|n| display(&n))
-            .map_err(GssError::Gss)?;
+        let peer = checked_peer(&self.ctx, |c| c.source_name())?;
         if self.allow.allowing(&peer).is_none() {
             return Err(GssError::NotAllowed(peer));
         }
@@ -222,6 +200,23 @@ fn require_krb5(
         )));
     }
     Ok(())
+}
+
+/// What both sides check of a context before using it, and the peer's name (`name` is the
+/// context's target name on the client, its source name on the server).
+fn checked_peer<C: SecurityContext>(
+    ctx: &C,
+    name: impl FnOnce(&C) -> Result<libgssapi::name::Name, libgssapi::error::Error>,
+) -> Result<String, GssError> {
+    if !ctx.is_complete() {
+        return Err(GssError::State("the context is not established".into()));
+    }
+    require(ctx.flags().map_err(|e| GssError::Gss(describe(&e)))?)?;
+    require_krb5(ctx.mechanism())?;
+    name(ctx)
+        .map_err(|e| describe(&e))
+        .and_then(|n| display(&n))
+        .map_err(GssError::Gss)
 }
 
 fn require(flags: CtxFlags) -> Result<(), GssError> {

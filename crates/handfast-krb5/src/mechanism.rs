@@ -473,13 +473,8 @@ impl MechanismSession for ClientSession {
         None
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Authenticated, MechanismError> {
-        let peer = self
-            .peer
-            .take()
-            .filter(|_| self.steps == 2)
-            .ok_or_else(|| MechanismError::Config("Kerberos exchange not complete".into()))?;
-        Ok(Authenticated { peer, secret: None })
+    fn finish(self: Box<Self>) -> Result<Authenticated, MechanismError> {
+        authenticated(self.peer, self.steps)
     }
 }
 
@@ -535,6 +530,15 @@ impl ClientSession {
     }
 }
 
+/// What both sides' `finish` returns: the peer, once both of its steps are taken. There is no
+/// secret: handfast's own key exchange keys the session.
+fn authenticated(peer: Option<PeerIdentity>, steps: u8) -> Result<Authenticated, MechanismError> {
+    let peer = peer
+        .filter(|_| steps == 2)
+        .ok_or_else(|| MechanismError::Config("Kerberos exchange not complete".into()))?;
+    Ok(Authenticated { peer, secret: None })
+}
+
 /// Token 2: `u16` length, AP-REP, MIC.
 fn split_server_token(token: &[u8]) -> Result<(&[u8], &[u8]), MechanismError> {
     let bad = || MechanismError::BadToken("malformed server token".into());
@@ -588,13 +592,8 @@ impl MechanismSession for ServerSession {
         None
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Authenticated, MechanismError> {
-        let peer = self
-            .peer
-            .take()
-            .filter(|_| self.steps == 2)
-            .ok_or_else(|| MechanismError::Config("Kerberos exchange not complete".into()))?;
-        Ok(Authenticated { peer, secret: None })
+    fn finish(self: Box<Self>) -> Result<Authenticated, MechanismError> {
+        authenticated(self.peer, self.steps)
     }
 }
 
